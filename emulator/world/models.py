@@ -1,0 +1,240 @@
+"""The directory's objects. Plain data; the decisions about them live in `policy.py`.
+
+Tenant-wide policies are kept in their Microsoft Graph JSON shape (device registration policy,
+conditional access policies, MDM user scope, enrollment restrictions), so Graph reads and writes
+them as they are and the policy code reads the same document an admin would see.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from typing import Any
+
+# Well-known application ids (graph-intune.md §3.4, join-protocol.md §3.1).
+DRS_APP_ID = "01cb2876-7ebd-4aa4-9cc9-d28bd4d359a9"
+DRS_RESOURCE = "urn:ms-drs:enterpriseregistration.windows.net"
+GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
+GRAPH_RESOURCE = "https://graph.microsoft.com"
+INTUNE_APP_ID = "0000000a-0000-0000-c000-000000000000"
+INTUNE_ENROLLMENT_APP_ID = "d4ebce55-015a-49b5-a083-c84d1797ae8c"
+INTUNE_ENROLLMENT_RESOURCE = "https://enrollment.manage.microsoft.com/"
+BROKER_CLIENT_ID = "29d9ed98-a469-4536-ade2-f981bc1d605e"
+WINDOWS_CLOUDAP_CLIENT_ID = "38aa3b87-a06d-4817-b275-7a316988d93b"
+OFFICE_PORTAL_APP_ID = "00000006-0000-0ff1-ce00-000000000000"
+AZURE_CLI_CLIENT_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+AAD_POWERSHELL_CLIENT_ID = "1b730954-1685-4b74-9bfd-dac224a7b894"
+
+# Service plan / SKU ids (graph-intune.md §5.2).
+INTUNE_A_PLAN = "c1ec4a95-1f05-45b3-a911-aa3fa01094f5"
+AAD_PREMIUM_PLAN = "41781fb2-bc02-4b7c-bd55-b576c07bb09d"
+
+# Directory role template ids (graph-intune.md §7.3).
+ROLE_TEMPLATES = {
+    "Global Administrator": "62e90394-69f5-4237-9190-012177145e10",
+    "Global Reader": "f2ef992c-3afb-46b9-b7cf-a126ee74c451",
+    "Cloud Device Administrator": "7698a772-787b-4ac8-901f-60d6b08affd2",
+    "Intune Administrator": "3a2c62db-5318-420d-8d74-23affee5d9d5",
+    "Windows 365 Administrator": "11451d60-acb2-45eb-a7d6-43d0f0125c13",
+    "Conditional Access Administrator": "b1be1c3e-b65d-4f19-8427-f6fa0d97feb9",
+    "Security Administrator": "194ae4cb-b126-40b2-bd5b-6091b380977d",
+    "Security Reader": "5d6b6bb7-de71-4623-b4af-96380a352509",
+    "Reports Reader": "4a5d8f65-41da-4de4-8968-e035b65339cf",
+    "Helpdesk Administrator": "729827e3-9c14-49f7-bb1b-9608f156bbb8",
+    "License Administrator": "4d6ac14f-3453-41d0-bef9-a3e0c569773a",
+    "User Administrator": "fe930be7-5e62-47db-91af-98c3a49a38b1",
+    "Privileged Role Administrator": "e8611ab8-c189-46e8-94e1-60213ab1f814",
+    "Directory Readers": "88d8e3e3-8f55-4a1e-953a-9b9898b8876b",
+}
+
+
+@dataclass
+class SkuInfo:
+    sku_id: str
+    part_number: str
+    service_plans: list[tuple[str, str]]  # (servicePlanId, servicePlanName)
+    prepaid: int = 25
+
+
+# A small catalogue of real SKUs (graph-intune.md §5.2) that scenarios refer to by part number.
+KNOWN_SKUS: dict[str, SkuInfo] = {
+    "SPE_E3": SkuInfo("05e9a617-0261-4cee-bb44-138d3ef5d965", "SPE_E3",
+                      [(INTUNE_A_PLAN, "INTUNE_A"), (AAD_PREMIUM_PLAN, "AAD_PREMIUM")]),
+    "SPE_E5": SkuInfo("06ebc4ee-1bb5-47dd-8120-11324bc54e06", "SPE_E5",
+                      [(INTUNE_A_PLAN, "INTUNE_A"), (AAD_PREMIUM_PLAN, "AAD_PREMIUM"),
+                       ("eec0eb4f-6444-4f95-aba0-50c24d67f998", "AAD_PREMIUM_P2")]),
+    "EMS": SkuInfo("efccb6f7-5641-4e0e-bd10-b4976e1bf68e", "EMS",
+                   [(INTUNE_A_PLAN, "INTUNE_A"), (AAD_PREMIUM_PLAN, "AAD_PREMIUM")]),
+    "INTUNE_A": SkuInfo("061f9ace-7d42-4136-88ac-31dc755f143f", "INTUNE_A", [(INTUNE_A_PLAN, "INTUNE_A")]),
+    "SPB": SkuInfo("cbdc14ab-d96c-4c30-b9f4-6ada7cdc1d46", "SPB",
+                   [(INTUNE_A_PLAN, "INTUNE_A"), (AAD_PREMIUM_PLAN, "AAD_PREMIUM")]),
+    "AAD_PREMIUM": SkuInfo("078d2b04-f1bd-4111-bbd4-b4b1b354cef4", "AAD_PREMIUM",
+                           [(AAD_PREMIUM_PLAN, "AAD_PREMIUM")]),
+    "ENTERPRISEPREMIUM": SkuInfo("c7df2760-2c81-4ef7-b578-5b5392b571df", "ENTERPRISEPREMIUM",
+                                 [("882e1d05-acd1-4ccb-8708-6ee03664b117", "INTUNE_O365")]),
+}
+
+
+@dataclass
+class User:
+    id: str
+    user_principal_name: str
+    display_name: str
+    password: str
+    given_name: str = ""
+    surname: str = ""
+    account_enabled: bool = True
+    #: Registered MFA methods, e.g. ["microsoftAuthenticator"], ["sms"]; empty = none registered.
+    mfa_methods: list[str] = field(default_factory=list)
+    #: Legacy per-user MFA state: "disabled" | "enabled" | "enforced".
+    per_user_mfa: str = "disabled"
+    #: What this user does at an MFA prompt when the harness does not say: "approve" | "deny".
+    mfa_response: str = "approve"
+    #: Assigned SKU part numbers (see KNOWN_SKUS).
+    licenses: list[str] = field(default_factory=list)
+    #: Directory role template ids held by the user.
+    roles: list[str] = field(default_factory=list)
+    usage_location: str = "US"
+    job_title: str | None = None
+    created: _dt.datetime | None = None
+
+    @property
+    def mail(self) -> str:
+        return self.user_principal_name
+
+    @property
+    def mail_nickname(self) -> str:
+        return self.user_principal_name.split("@")[0]
+
+
+@dataclass
+class Group:
+    id: str
+    display_name: str
+    members: list[str] = field(default_factory=list)  # user / device object ids
+    description: str | None = None
+    mail_nickname: str = ""
+    security_enabled: bool = True
+
+
+@dataclass
+class DirectoryDevice:
+    """A device object in Entra ID (Graph `device`)."""
+
+    id: str                       # directory object id
+    device_id: str                # the DRS device id (certificate CN)
+    display_name: str
+    operating_system: str = "Windows"
+    operating_system_version: str = "10.0.26100.2605"
+    trust_type: str = "AzureAd"   # AzureAd | Workplace | ServerAd
+    account_enabled: bool = True
+    registration_time: _dt.datetime | None = None
+    approximate_last_sign_in: _dt.datetime | None = None
+    owner_id: str | None = None   # registered owner (the joining user)
+    join_type: int = 0
+    #: SHA-1 thumbprint (upper-case hex) and DER of the device certificate DRS issued.
+    cert_thumbprint: str | None = None
+    cert_der: bytes | None = None
+    #: BCRYPT_RSAKEY_BLOB (or JWK JSON) the device sent as its transport key.
+    transport_key: bytes | None = None
+    is_managed: bool = False
+    is_compliant: bool | None = None
+    mdm_app_id: str | None = None
+    enrollment_type: str | None = None
+    management_type: str | None = None
+    device_ownership: str | None = None
+    profile_type: str = "RegisteredDevice"
+    manufacturer: str | None = None
+    model: str | None = None
+    physical_ids: list[str] = field(default_factory=list)
+    extension_attributes: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass
+class ManagedDevice:
+    """An Intune managed device record (Graph `managedDevice`)."""
+
+    id: str
+    device_name: str
+    user_id: str | None
+    user_principal_name: str | None
+    user_display_name: str | None
+    azure_ad_device_id: str
+    enrolled: _dt.datetime
+    last_sync: _dt.datetime
+    os_version: str
+    operating_system: str = "Windows"
+    compliance_state: str = "compliant"
+    management_agent: str = "mdm"
+    enrollment_type: str = "windowsAzureADJoin"
+    owner_type: str = "company"
+    join_type: str = "azureADJoined"
+    manufacturer: str = "Microsoft Corporation"
+    model: str = "Virtual Machine"
+    serial_number: str = ""
+    cert_thumbprint: str | None = None
+
+
+@dataclass
+class Application:
+    """An app registration + its service principal in this tenant (for client credentials)."""
+
+    app_id: str
+    display_name: str
+    secrets: list[str] = field(default_factory=list)
+    #: DER-encoded certificates accepted for client assertions.
+    certificates: list[bytes] = field(default_factory=list)
+    #: Application permissions granted (role values such as "Device.Read.All").
+    app_roles: list[str] = field(default_factory=list)
+    public_client: bool = False
+
+
+@dataclass
+class Tenant:
+    id: str
+    display_name: str
+    initial_domain: str                      # contoso.onmicrosoft.com
+    domains: list[str] = field(default_factory=list)  # every verified domain, initial first
+    region: str = "NA"                        # certificate region extension (.284.8)
+    users: dict[str, User] = field(default_factory=dict)
+    groups: dict[str, Group] = field(default_factory=dict)
+    devices: dict[str, DirectoryDevice] = field(default_factory=dict)
+    managed_devices: dict[str, ManagedDevice] = field(default_factory=dict)
+    applications: dict[str, Application] = field(default_factory=dict)
+    device_registration_policy: dict[str, Any] = field(default_factory=dict)
+    conditional_access_policies: list[dict[str, Any]] = field(default_factory=list)
+    #: Graph mobilityManagementPolicy documents by id, each with an extra "includedGroups": [ids].
+    mdm_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    enrollment_configurations: list[dict[str, Any]] = field(default_factory=list)
+    #: SKU part number -> purchased units.
+    subscriptions: dict[str, int] = field(default_factory=dict)
+    sign_ins: list[dict[str, Any]] = field(default_factory=list)
+    directory_audits: list[dict[str, Any]] = field(default_factory=list)
+    #: Intune service on for this tenant (MDM authority set).
+    intune_enabled: bool = True
+
+    # -- lookups -----------------------------------------------------------------------------
+    def user_by_upn(self, upn: str) -> User | None:
+        upn = upn.lower()
+        for u in self.users.values():
+            if u.user_principal_name.lower() == upn:
+                return u
+        return None
+
+    def user(self, id_or_upn: str) -> User | None:
+        return self.users.get(id_or_upn) or self.user_by_upn(id_or_upn)
+
+    def device_by_device_id(self, device_id: str) -> DirectoryDevice | None:
+        device_id = device_id.lower()
+        for d in self.devices.values():
+            if d.device_id == device_id:
+                return d
+        return None
+
+    def groups_of(self, object_id: str) -> list[Group]:
+        return [g for g in self.groups.values() if object_id in g.members]
+
+    def devices_owned_by(self, user_id: str) -> list[DirectoryDevice]:
+        return [d for d in self.devices.values() if d.owner_id == user_id]
+
+    def managed_devices_of(self, user_id: str) -> list[ManagedDevice]:
+        return [m for m in self.managed_devices.values() if m.user_id == user_id]
