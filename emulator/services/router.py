@@ -67,8 +67,9 @@ class Router:
         for h in hs:
             self.hosts[h] = service
         for method, template, handler in rows:
+            readable = re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", template).replace("\\", "")
             self.routes.append(Route(hs, method.upper(), re.compile(template + r"/?\Z", re.IGNORECASE),
-                                     handler, service, template))
+                                     handler, service, readable))
 
     def serves_host(self, host: str) -> bool:
         return host.lower() in self.hosts

@@ -89,6 +89,8 @@ class User:
     per_user_mfa: str = "disabled"
     #: What this user does at an MFA prompt when the harness does not say: "approve" | "deny".
     mfa_response: str = "approve"
+    #: Whether the user can complete MFA registration ("More information required") when asked.
+    can_register_mfa: bool = True
     #: Assigned SKU part numbers (see KNOWN_SKUS).
     licenses: list[str] = field(default_factory=list)
     #: Directory role template ids held by the user.

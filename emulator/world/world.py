@@ -105,6 +105,8 @@ class World:
         self.requests_served = 0
         #: Re-raise handler bugs instead of answering 500 (tests turn this on).
         self.raise_server_errors = False
+        #: Seconds a device-code client is told to wait between polls (the real service says 5).
+        self.device_code_interval = 5
         # Signing material: the token issuer, the DRS device CA and the Intune MDM device CA.
         self.issuer_key = self.keys.take()
         self.issuer_kid = self.ids.hex(20)

@@ -1,0 +1,39 @@
+"""Client credentials with a certificate: verify a `client_assertion` JWT (RFC 7523) against the
+certificates registered on the application."""
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import jwt
+from cryptography import x509
+
+from .exceptions import AadstsError
+
+
+def verify_client_assertion(ctx, tenant, app, assertion: str) -> dict:
+    try:
+        header = jwt.get_unverified_header(assertion)
+    except jwt.PyJWTError:
+        raise AadstsError(50027, error="invalid_request", message="JWT token is invalid or malformed.") from None
+    x5t = header.get("x5t") or header.get("x5t#S256")
+    for der in app.certificates:
+        digests = {base64.urlsafe_b64encode(hashlib.sha1(der).digest()).rstrip(b"=").decode(),
+                   base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()}
+        if x5t not in digests:
+            continue
+        key = x509.load_der_x509_certificate(der).public_key()
+        try:
+            claims = jwt.decode(assertion, key, algorithms=["RS256", "PS256"],
+                                options={"verify_exp": False, "verify_nbf": False, "verify_aud": False})
+        except jwt.PyJWTError:
+            raise AadstsError(700027) from None
+        now = ctx.world.clock.timestamp()
+        if float(claims.get("exp", 0)) + 300 < now or float(claims.get("nbf", 0)) - 300 > now:
+            raise AadstsError(700024, now=int(now), nbf=claims.get("nbf"), exp=claims.get("exp"))
+        if claims.get("iss") != app.app_id or claims.get("sub") != app.app_id:
+            raise AadstsError(700023, error="invalid_client",
+                              message="Client assertion audience claim does not match Realm issuer.")
+        return claims
+    raise AadstsError(700027, message=f"Client assertion contains an invalid signature. [Reason - The key was not "
+                      f"found., Thumbprint of key used by client: '{x5t}']")
