@@ -46,7 +46,7 @@ _REASONS = {
     100: "Continue", 200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 301: "Moved Permanently",
     302: "Found", 303: "See Other", 304: "Not Modified", 307: "Temporary Redirect", 400: "Bad Request",
     401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
-    411: "Length Required", 412: "Precondition Failed", 413: "Payload Too Large", 415: "Unsupported Media Type",
+    411: "Length Required", 412: "Precondition Failed", 413: "Payload Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
     429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
     501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
 }
@@ -186,7 +186,7 @@ class _Handler(socketserver.BaseRequestHandler):
         if not line:
             return None
         if len(line) > MAX_LINE:
-            raise _BadRequest(414 if False else 400, "Request line too long.")
+            raise _BadRequest(414, "Request line too long.")
         parts = line.decode("latin-1").rstrip("\r\n").split(" ")
         if len(parts) != 3 or not parts[2].startswith("HTTP/"):
             raise _BadRequest(400, f"Malformed request line: {line[:100]!r}")
@@ -508,11 +508,8 @@ class EmulatorServer:
 
     def stop(self) -> None:
         self._stopping = True
-        if self._thread is not None or getattr(self.httpd, "_BaseServer__is_shut_down", None) is not None:
-            try:
-                self.httpd.shutdown() if self._thread is not None else None
-            except Exception:  # noqa: BLE001
-                pass
+        if self._thread is not None:  # serve_forever runs in our thread: ask it to return
+            self.httpd.shutdown()
         self.httpd.server_close()
         with self._conns_lock:
             conns = list(self._conns)

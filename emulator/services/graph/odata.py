@@ -53,6 +53,10 @@ class ResourceSpec:
     #: Which query options the resource accepts at all.
     supports: frozenset[str] = frozenset({"$select", "$filter", "$top", "$skiptoken", "$orderby", "$count",
                                           "$search", "$expand"})
+    #: Operators that need advanced query parameters on this resource.
+    advanced_ops: frozenset[str] = ADVANCED_OPS
+    #: `$count=true` is honoured only with `ConsistencyLevel: eventual` (directory objects).
+    count_needs_header: bool = True
 
     def __post_init__(self) -> None:
         self._props_ci = {k.lower(): k for k in self.props}
@@ -283,7 +287,7 @@ def compile_filter(spec: ResourceSpec, node: Node, advanced: bool) -> Callable[[
                                                 f"'microsoft.graph.{spec.type_name}'.")
         if op not in prop.ops:
             raise _unsupported(spec, canon)
-        if op in ADVANCED_OPS and not advanced:
+        if op in spec.advanced_ops and not advanced:
             raise _advanced_missing(op)
         return prop
 
@@ -298,7 +302,7 @@ def compile_filter(spec: ResourceSpec, node: Node, advanced: bool) -> Callable[[
             inner = n.children[0]
             if inner.kind in ("cmp", "func", "in"):
                 check(inner.prop, "not")
-            elif not advanced:
+            elif not advanced and "not" in spec.advanced_ops:
                 raise _advanced_missing("not")
             f = build(inner)
             return lambda o: not f(o)
@@ -583,6 +587,7 @@ def run_query(spec: ResourceSpec, q: Query, items: Iterable[Any], *,
     if q.search:
         preds.append(compile_search(spec, q.search))
     offset = decode_skiptoken(q.skiptoken) if q.skiptoken else 0
+    want_count = q.count and (q.consistency_eventual or not spec.count_needs_header)
     if preds:
         if len(preds) == 1:
             p0 = preds[0]
@@ -608,9 +613,9 @@ def run_query(spec: ResourceSpec, q: Query, items: Iterable[Any], *,
         lst = list(it)
         for key, desc in reversed(keys):
             lst.sort(key=key, reverse=desc)
-        count = len(lst) if q.count and q.consistency_eventual else None
+        count = len(lst) if want_count else None
         chunk = lst[offset:offset + top + 1]
-    elif q.count and q.consistency_eventual:
+    elif want_count:
         lst = list(it)
         count = len(lst)
         chunk = lst[offset:offset + top + 1]

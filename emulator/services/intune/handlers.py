@@ -37,12 +37,26 @@ _TOKEN_VALUE_TYPES = (soap.VALUE_TYPE_JWT, soap.VALUE_TYPE_USER_TOKEN)
 
 # -- discovery ---------------------------------------------------------------------------------
 
+def _not_found() -> Response:
+    return Response(404, {"Content-Type": "text/html; charset=utf-8"},
+                    b"<html><body><h1>404 - File or directory not found.</h1></body></html>")
+
+
+def _on_host(ctx, host: str) -> bool:
+    """Both Intune hosts share one route table; each path lives on one host only."""
+    return ctx.request.host == host
+
+
 def discovery_get(ctx) -> Response:
     """The reachability probe Windows makes before POSTing Discover: 200, empty text/html."""
+    if not _on_host(ctx, responses.ENROLLMENT_HOST):
+        return _not_found()
     return empty_response(200, {"Content-Type": "text/html"})
 
 
 def discovery_post(ctx) -> Response:
+    if not _on_host(ctx, responses.ENROLLMENT_HOST):
+        return _not_found()
     env = _envelope(ctx, FAULT_ACTION_GENERIC)
     try:
         discover = env.payload
@@ -70,6 +84,8 @@ def discovery_post(ctx) -> Response:
 # -- enrollment --------------------------------------------------------------------------------
 
 def enrollment_post(ctx) -> Response:
+    if not _on_host(ctx, responses.ENROLLMENT_HOST):
+        return _not_found()
     env = _envelope(ctx)
     try:
         if env.action == soap.ACTION_GET_POLICIES or (env.payload is not None
@@ -235,8 +251,12 @@ def _enroll(ctx, env: soap.Envelope) -> Response:
 # -- portal ------------------------------------------------------------------------------------
 
 def terms_of_use(ctx) -> Response:
+    if not _on_host(ctx, responses.PORTAL_HOST):
+        return _not_found()
     return responses.terms_of_use_page(ctx.request.query.get("redirect_uri"))
 
 
 def portal_home(ctx) -> Response:
+    if not _on_host(ctx, responses.PORTAL_HOST):
+        return _not_found()
     return responses.compliance_page()

@@ -1,4 +1,16 @@
-"""Routes of the intune service (filled in by the service's own module)."""
+"""Routes of the Intune service: the MDM enrollment endpoints (MS-MDE2 discovery and WS-Trust
+enrollment) and the portal pages Windows opens during enrollment (terms of use, compliance)."""
+from . import handlers
+from .responses import ENROLLMENT_HOST, PORTAL_HOST
+
 SERVICE = "intune"
-HOSTS: list[str] = []
-ROUTES: list = []
+HOSTS: list[str] = [ENROLLMENT_HOST, PORTAL_HOST]
+ROUTES: list = [
+    ("GET", r"/enrollmentserver/discovery\.svc", handlers.discovery_get),
+    ("POST", r"/enrollmentserver/discovery\.svc", handlers.discovery_post),
+    ("POST", r"/enrollmentserver/deviceenrollmentwebservice\.svc", handlers.enrollment_post),
+    # The regional front-end path seen in real Intune discovery answers (pytune captures).
+    ("POST", r"/statelessenrollmentservice/deviceenrollment\.svc", handlers.enrollment_post),
+    ("GET", r"/termsofuse\.aspx", handlers.terms_of_use),
+    ("GET", r"/", handlers.portal_home),
+]

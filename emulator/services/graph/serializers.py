@@ -1,0 +1,425 @@
+"""Model objects -> Graph JSON (graph-intune.md §1, §5, §6, §7), and the OData specs saying which
+properties each resource lets `$filter`/`$orderby`/`$search` use."""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import hashlib
+from operator import attrgetter
+from typing import Any
+
+from ...world.clock import iso_z
+from ...world.models import (KNOWN_SKUS, DirectoryDevice, Group, ManagedDevice, Tenant, User)
+from .odata import Prop, ResourceSpec
+
+
+def _t(d: _dt.datetime | None) -> str | None:
+    return iso_z(d) if d is not None else None
+
+
+def _ops(s: str) -> frozenset[str]:
+    return frozenset(s.split())
+
+
+# -- device ----------------------------------------------------------------------------------------
+
+EXTENSION_ATTRIBUTES = [f"extensionAttribute{i}" for i in range(1, 16)]
+
+
+def _alt_security_ids(d: DirectoryDevice) -> list[dict[str, Any]]:
+    if not d.cert_thumbprint:
+        return []
+    # Inferred: the key Entra stores is UTF-16 text naming the device certificate's thumbprint and
+    # the public key hash; we derive the second part from the certificate bytes we hold.
+    pk = hashlib.sha256(d.cert_der or d.cert_thumbprint.encode()).digest()
+    text = f"X509:<SHA1-TP-PUBKEY>{d.cert_thumbprint}{base64.b64encode(pk).decode()}"
+    return [{"type": 2, "identityProvider": None, "key": base64.b64encode(text.encode("utf-16-le")).decode()}]
+
+
+def device_json(d: DirectoryDevice, version: str = "v1.0") -> dict[str, Any]:
+    ext = {k: d.extension_attributes.get(k) for k in EXTENSION_ATTRIBUTES}
+    out: dict[str, Any] = {
+        "id": d.id,
+        "deletedDateTime": None,
+        "accountEnabled": d.account_enabled,
+        "approximateLastSignInDateTime": _t(d.approximate_last_sign_in or d.registration_time),
+        "complianceExpirationDateTime": None,
+        # Inferred: createdDateTime is returned on v1.0 devices (orderable per GD advanced queries)
+        # and equals the registration time for devices created by DRS.
+        "createdDateTime": _t(d.registration_time),
+        "deviceCategory": None,
+        "deviceId": d.device_id,
+        "deviceMetadata": None,
+        "deviceOwnership": d.device_ownership,
+        "deviceVersion": 2,
+        "displayName": d.display_name,
+        "domainName": None,
+        "enrollmentProfileName": None,
+        "enrollmentType": d.enrollment_type,
+        "externalSourceName": None,
+        "isCompliant": d.is_compliant,
+        "isManaged": d.is_managed,
+        "isRooted": False,
+        "managementType": d.management_type,
+        "manufacturer": d.manufacturer,
+        "mdmAppId": d.mdm_app_id,
+        "model": d.model,
+        "onPremisesLastSyncDateTime": None,
+        "onPremisesSyncEnabled": None,
+        "operatingSystem": d.operating_system,
+        "operatingSystemVersion": d.operating_system_version,
+        "physicalIds": list(d.physical_ids),
+        "profileType": d.profile_type,
+        "registrationDateTime": _t(d.registration_time),
+        "sourceType": None,
+        "systemLabels": [],
+        "trustType": d.trust_type,
+        "extensionAttributes": ext,
+        "alternativeSecurityIds": _alt_security_ids(d),
+    }
+    return out
+
+
+#: Properties returned only when named in $select.
+DEVICE_SELECT_ONLY = ("isManagementRestricted", "onPremisesSecurityIdentifier", "hostnames")
+
+
+def device_selected_extra(d: DirectoryDevice) -> dict[str, Any]:
+    return {"isManagementRestricted": False, "onPremisesSecurityIdentifier": None, "hostnames": []}
+
+
+def device_full(d: DirectoryDevice, version: str = "v1.0") -> dict[str, Any]:
+    out = device_json(d, version)
+    out.update(device_selected_extra(d))
+    return out
+
+
+_g = attrgetter
+DEVICE_SPEC = ResourceSpec(
+    "device", "Device",
+    {
+        "id": Prop(_g("id"), _ops("eq ne not in")),
+        "accountEnabled": Prop(_g("account_enabled"), _ops("eq ne not in")),
+        "approximateLastSignInDateTime": Prop(lambda d: d.approximate_last_sign_in or d.registration_time,
+                                              _ops("eq ne not ge le null"), orderby="advanced"),
+        "createdDateTime": Prop(_g("registration_time"), _ops(""), orderby="advanced"),
+        "registrationDateTime": Prop(_g("registration_time"), _ops("")),
+        "deviceId": Prop(_g("device_id"), _ops("eq ne not startsWith in")),
+        "displayName": Prop(_g("display_name"), _ops("eq ne not ge le in startsWith endsWith null"),
+                            orderby="advanced", search=True),
+        "isCompliant": Prop(_g("is_compliant"), _ops("eq ne not")),
+        "isManaged": Prop(_g("is_managed"), _ops("eq ne not")),
+        "mdmAppId": Prop(_g("mdm_app_id"), _ops("eq ne not startsWith")),
+        "operatingSystem": Prop(_g("operating_system"), _ops("eq ne not ge le startsWith null in")),
+        "operatingSystemVersion": Prop(_g("operating_system_version"), _ops("eq ne not ge le startsWith null in")),
+        "trustType": Prop(_g("trust_type"), _ops("eq ne not in")),
+        "profileType": Prop(_g("profile_type"), _ops("eq ne not in")),
+        "deviceOwnership": Prop(_g("device_ownership"), _ops("eq")),
+        "enrollmentType": Prop(_g("enrollment_type"), _ops("eq")),
+        "managementType": Prop(_g("management_type"), _ops("eq")),
+        "manufacturer": Prop(_g("manufacturer"), _ops("")),
+        "model": Prop(_g("model"), _ops("")),
+    },
+    selectable=tuple(list(device_json(DirectoryDevice("", "", "")).keys()) + list(DEVICE_SELECT_ONLY)),
+)
+for _i, _name in enumerate(EXTENSION_ATTRIBUTES):
+    DEVICE_SPEC.props[f"extensionAttributes/{_name}"] = Prop(
+        (lambda n: (lambda d: d.extension_attributes.get(n)))(_name), _ops("eq not startsWith null in"))
+DEVICE_SPEC.__post_init__()
+
+
+# -- user ------------------------------------------------------------------------------------------
+
+USER_DEFAULT = ("businessPhones", "displayName", "givenName", "id", "jobTitle", "mail", "mobilePhone",
+                "officeLocation", "preferredLanguage", "surname", "userPrincipalName")
+
+
+def assigned_licenses(u: User) -> list[dict[str, Any]]:
+    return [{"disabledPlans": [], "skuId": KNOWN_SKUS[p].sku_id} for p in u.licenses if p in KNOWN_SKUS]
+
+
+def assigned_plans(u: User) -> list[dict[str, Any]]:
+    out = []
+    when = _t(u.created) or "2024-01-01T00:00:00Z"
+    for p in u.licenses:
+        sku = KNOWN_SKUS.get(p)
+        if not sku:
+            continue
+        for plan_id, plan_name in sku.service_plans:
+            service = "SCO" if plan_name.startswith("INTUNE") else ("AADPremiumService" if "AAD" in plan_name
+                                                                     else plan_name)
+            out.append({"assignedDateTime": when, "capabilityStatus": "Enabled", "service": service,
+                        "servicePlanId": plan_id})
+    return out
+
+
+def user_full(u: User) -> dict[str, Any]:
+    return {
+        "businessPhones": [],
+        "displayName": u.display_name,
+        "givenName": u.given_name or None,
+        "id": u.id,
+        "jobTitle": u.job_title,
+        "mail": u.mail,
+        "mobilePhone": None,
+        "officeLocation": None,
+        "preferredLanguage": None,
+        "surname": u.surname or None,
+        "userPrincipalName": u.user_principal_name,
+        "accountEnabled": u.account_enabled,
+        "assignedLicenses": assigned_licenses(u),
+        "assignedPlans": assigned_plans(u),
+        "createdDateTime": _t(u.created),
+        "creationType": None,
+        "deletedDateTime": None,
+        "department": None,
+        "employeeId": None,
+        "mailNickname": u.mail_nickname,
+        "onPremisesSyncEnabled": None,
+        "otherMails": [],
+        "proxyAddresses": [f"SMTP:{u.mail}"],
+        "usageLocation": u.usage_location,
+        "userType": "Member",
+    }
+
+
+def user_json(u: User) -> dict[str, Any]:
+    full = user_full(u)
+    return {k: full[k] for k in USER_DEFAULT}
+
+
+USER_SPEC = ResourceSpec(
+    "user", "User",
+    {
+        "id": Prop(_g("id"), _ops("eq ne not in")),
+        "displayName": Prop(_g("display_name"), _ops("eq ne not ge le in startsWith endsWith null"),
+                            orderby="basic", search=True),
+        "userPrincipalName": Prop(_g("user_principal_name"), _ops("eq ne not ge le in startsWith endsWith"),
+                                  orderby="basic", search=True),
+        "mail": Prop(lambda u: u.mail, _ops("eq ne not ge le in startsWith endsWith null"), search=True),
+        "givenName": Prop(_g("given_name"), _ops("eq ne not ge le in startsWith null"), search=True),
+        "surname": Prop(_g("surname"), _ops("eq ne not ge le in startsWith null"), search=True),
+        "accountEnabled": Prop(_g("account_enabled"), _ops("eq ne not in")),
+        "usageLocation": Prop(_g("usage_location"), _ops("eq ne not ge le in startsWith null")),
+        "jobTitle": Prop(_g("job_title"), _ops("eq ne not ge le in startsWith null"), search=True),
+        "mailNickname": Prop(lambda u: u.mail_nickname, _ops("eq ne not ge le in startsWith null"), search=True),
+        "createdDateTime": Prop(_g("created"), _ops("eq ne not ge le in null"), orderby="advanced"),
+    },
+    selectable=tuple(user_full(User("", "", "", "")).keys()),
+)
+
+
+# -- group -----------------------------------------------------------------------------------------
+
+def group_json(g: Group) -> dict[str, Any]:
+    return {
+        "id": g.id, "deletedDateTime": None, "classification": None, "createdDateTime": None,
+        "creationOptions": [], "description": g.description, "displayName": g.display_name,
+        "expirationDateTime": None, "groupTypes": [], "isAssignableToRole": None, "mail": None,
+        "mailEnabled": False, "mailNickname": g.mail_nickname or g.display_name.replace(" ", ""),
+        "membershipRule": None, "membershipRuleProcessingState": None, "onPremisesDomainName": None,
+        "onPremisesLastSyncDateTime": None, "onPremisesNetBiosName": None, "onPremisesSamAccountName": None,
+        "onPremisesSecurityIdentifier": None, "onPremisesSyncEnabled": None, "preferredDataLocation": None,
+        "preferredLanguage": None, "proxyAddresses": [], "renewedDateTime": None,
+        "resourceBehaviorOptions": [], "resourceProvisioningOptions": [], "securityEnabled": g.security_enabled,
+        "securityIdentifier": None, "theme": None, "visibility": None, "onPremisesProvisioningErrors": [],
+        "serviceProvisioningErrors": [],
+    }
+
+
+GROUP_SPEC = ResourceSpec(
+    "group", "Group",
+    {
+        "id": Prop(_g("id"), _ops("eq ne not in")),
+        "displayName": Prop(_g("display_name"), _ops("eq ne not ge le in startsWith endsWith null"),
+                            orderby="basic", search=True),
+        "description": Prop(_g("description"), _ops("eq ne not ge le in startsWith"), search=True),
+        "mailNickname": Prop(_g("mail_nickname"), _ops("eq ne not ge le in startsWith null"), search=True),
+        "securityEnabled": Prop(_g("security_enabled"), _ops("eq ne not in")),
+        "createdDateTime": Prop(lambda g: None, _ops(""), orderby="advanced"),
+    },
+    selectable=tuple(group_json(Group("", "")).keys()),
+)
+
+
+def directory_object(tenant: Tenant, obj: Any) -> dict[str, Any]:
+    """A member of a directoryObject collection, with its @odata.type."""
+    if isinstance(obj, DirectoryDevice):
+        return {"@odata.type": "#microsoft.graph.device", **device_json(obj)}
+    if isinstance(obj, User):
+        return {"@odata.type": "#microsoft.graph.user", **user_json(obj)}
+    if isinstance(obj, Group):
+        return {"@odata.type": "#microsoft.graph.group", **group_json(obj)}
+    raise TypeError(obj)
+
+
+# A spec for polymorphic directoryObject collections (members, memberOf, registeredDevices).
+def _dobj_name(o):
+    return getattr(o, "display_name", None)
+
+
+DIRECTORY_OBJECT_SPEC = ResourceSpec(
+    "directoryObject", "DirectoryObject",
+    {"id": Prop(_g("id"), _ops("eq ne not in")),
+     "displayName": Prop(_dobj_name, _ops("eq ne not ge le in startsWith endsWith null"), orderby="advanced",
+                         search=True)},
+    selectable=tuple(sorted(set(device_json(DirectoryDevice("", "", "")).keys()) | set(user_full(User("", "", "", "")).keys())
+                            | set(group_json(Group("", "")).keys()))),
+)
+
+
+# -- licences --------------------------------------------------------------------------------------
+
+def license_details(u: User) -> list[dict[str, Any]]:
+    out = []
+    for p in u.licenses:
+        sku = KNOWN_SKUS.get(p)
+        if not sku:
+            continue
+        # Inferred: licenseDetails ids are opaque; we derive a stable one from user and SKU.
+        lid = base64.urlsafe_b64encode(hashlib.sha256(f"{u.id}:{sku.sku_id}".encode()).digest()[:32]).decode().rstrip("=")
+        out.append({"id": lid, "skuId": sku.sku_id, "skuPartNumber": sku.part_number,
+                    "servicePlans": [{"servicePlanId": pid, "servicePlanName": name, "provisioningStatus": "Success",
+                                      "appliesTo": "User"} for pid, name in sku.service_plans]})
+    return out
+
+
+def subscribed_skus(tenant: Tenant) -> list[dict[str, Any]]:
+    out = []
+    for part, units in tenant.subscriptions.items():
+        sku = KNOWN_SKUS.get(part)
+        if not sku:
+            continue
+        consumed = sum(1 for u in tenant.users.values() if part in u.licenses)
+        out.append({
+            "accountName": tenant.display_name.replace(" ", ""), "accountId": tenant.id, "appliesTo": "User",
+            "capabilityStatus": "Enabled", "consumedUnits": consumed, "id": f"{tenant.id}_{sku.sku_id}",
+            "skuId": sku.sku_id, "skuPartNumber": sku.part_number, "subscriptionIds": [],
+            "prepaidUnits": {"enabled": units, "lockedOut": 0, "suspended": 0, "warning": 0},
+            "servicePlans": [{"servicePlanId": pid, "servicePlanName": name, "provisioningStatus": "Success",
+                              "appliesTo": "User"} for pid, name in sku.service_plans],
+        })
+    return out
+
+
+def organization_json(tenant: Tenant) -> dict[str, Any]:
+    domains = []
+    for d in tenant.domains:
+        initial = d == tenant.initial_domain
+        domains.append({"capabilities": "Email, OfficeCommunicationsOnline" if initial else "Email",
+                        "isDefault": d == tenant.domains[-1], "isInitial": initial, "name": d,
+                        "type": "Managed"})
+    return {
+        "id": tenant.id, "deletedDateTime": None, "businessPhones": [], "city": None, "country": None,
+        "countryLetterCode": "US", "createdDateTime": None, "defaultUsageLocation": None,
+        "displayName": tenant.display_name, "marketingNotificationEmails": [], "onPremisesLastSyncDateTime": None,
+        "onPremisesSyncEnabled": None, "partnerTenantType": None, "postalCode": None,
+        "preferredLanguage": "en", "securityComplianceNotificationMails": [],
+        "securityComplianceNotificationPhones": [], "state": None, "street": None, "technicalNotificationMails": [],
+        "tenantType": "AAD",
+        "directorySizeQuota": {"used": len(tenant.users) + len(tenant.devices) + len(tenant.groups), "total": 300000},
+        "assignedPlans": [], "privacyProfile": None, "provisionedPlans": [], "verifiedDomains": domains,
+        "mobileDeviceManagementAuthority": "intune" if tenant.intune_enabled else "unknown",
+    }
+
+
+# -- managedDevice ---------------------------------------------------------------------------------
+
+def managed_device_json(m: ManagedDevice, version: str = "v1.0") -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "@odata.type": "#microsoft.graph.managedDevice",
+        "id": m.id,
+        "userId": m.user_id,
+        "deviceName": m.device_name,
+        "managedDeviceOwnerType": m.owner_type,
+        "enrolledDateTime": _t(m.enrolled),
+        "lastSyncDateTime": _t(m.last_sync),
+        "operatingSystem": m.operating_system,
+        "complianceState": m.compliance_state,
+        "jailBroken": "Unknown",
+        "managementAgent": m.management_agent,
+        "osVersion": m.os_version,
+        "easActivated": False,
+        "easDeviceId": None,
+        "easActivationDateTime": "0001-01-01T00:00:00Z",
+        "azureADRegistered": True,
+        "deviceEnrollmentType": m.enrollment_type,
+        "activationLockBypassCode": None,
+        "emailAddress": m.user_principal_name,
+        "azureADDeviceId": m.azure_ad_device_id,
+        "deviceRegistrationState": "registered",
+        "deviceCategoryDisplayName": "Unknown Category",
+        "isSupervised": False,
+        "exchangeLastSuccessfulSyncDateTime": "0001-01-01T00:00:00Z",
+        "exchangeAccessState": "none",
+        "exchangeAccessStateReason": "none",
+        "remoteAssistanceSessionUrl": None,
+        "remoteAssistanceSessionErrorDetails": None,
+        "isEncrypted": False,
+        "userPrincipalName": m.user_principal_name,
+        "model": m.model,
+        "manufacturer": m.manufacturer,
+        "imei": "",
+        "complianceGracePeriodExpirationDateTime": "9999-12-31T23:59:59Z",
+        "serialNumber": m.serial_number,
+        "phoneNumber": "",
+        "androidSecurityPatchLevel": "",
+        "userDisplayName": m.user_display_name,
+        "configurationManagerClientEnabledFeatures": None,
+        "wiFiMacAddress": "",
+        "deviceHealthAttestationState": None,
+        "subscriberCarrier": "",
+        "meid": "",
+        "totalStorageSpaceInBytes": 136365211648,
+        "freeStorageSpaceInBytes": 100000000000,
+        "managedDeviceName": f"{(m.user_principal_name or 'user').split('@')[0]}_Windows_"
+                             f"{m.enrolled.strftime('%-m/%-d/%Y_%-I:%M %p')}",
+        "partnerReportedThreatState": "unknown",
+        "requireUserEnrollmentApproval": None,
+        "managementCertificateExpirationDate": _t(m.enrolled + _dt.timedelta(days=365)),
+        "iccid": None,
+        "udid": None,
+        "notes": None,
+        "ethernetMacAddress": None,
+        "physicalMemoryInBytes": 0,
+        "enrollmentProfileName": None,
+        "deviceActionResults": [],
+    }
+    if version == "beta":
+        out["joinType"] = m.join_type
+        out["skuFamily"] = ""
+        out["skuNumber"] = 0
+        out["processorArchitecture"] = "x64"
+        out["managementCertificateExpirationDate"] = out["managementCertificateExpirationDate"]
+    return out
+
+
+MANAGED_DEVICE_SPEC = ResourceSpec(
+    "managedDevice", "ManagedDevice",
+    {
+        "id": Prop(_g("id"), _ops("eq ne")),
+        "deviceName": Prop(_g("device_name"), _ops("eq ne startsWith endsWith"), orderby="basic"),
+        "userId": Prop(_g("user_id"), _ops("eq ne")),
+        "userPrincipalName": Prop(_g("user_principal_name"), _ops("eq ne startsWith"), orderby="basic"),
+        "azureADDeviceId": Prop(_g("azure_ad_device_id"), _ops("eq ne")),
+        "operatingSystem": Prop(_g("operating_system"), _ops("eq ne startsWith"), orderby="basic"),
+        "osVersion": Prop(_g("os_version"), _ops("eq ne startsWith")),
+        "complianceState": Prop(_g("compliance_state"), _ops("eq ne")),
+        "managementAgent": Prop(_g("management_agent"), _ops("eq ne")),
+        "serialNumber": Prop(_g("serial_number"), _ops("eq ne startsWith")),
+        "enrolledDateTime": Prop(_g("enrolled"), _ops("eq ne gt ge lt le"), orderby="basic"),
+        "lastSyncDateTime": Prop(_g("last_sync"), _ops("eq ne gt ge lt le"), orderby="basic"),
+        "deviceEnrollmentType": Prop(_g("enrollment_type"), _ops("eq ne")),
+        "managedDeviceOwnerType": Prop(_g("owner_type"), _ops("eq ne")),
+    },
+    selectable=tuple(k for k in managed_device_json(ManagedDevice("", "", None, None, None, "",
+                                                                  _dt.datetime(2000, 1, 1), _dt.datetime(2000, 1, 1),
+                                                                  ""), "beta") if not k.startswith("@")),
+    # Intune: advanced params are a directory notion; operators are plain.
+    filter_orderby_advanced=False,
+    advanced_ops=frozenset(),
+    count_needs_header=False,
+    supports=frozenset({"$select", "$filter", "$top", "$skiptoken", "$orderby", "$count"}),
+)
+# Intune compares case-insensitively too, and treats ne/endsWith as ordinary operators.
+MANAGED_DEVICE_SPEC.case_insensitive = True

@@ -1,0 +1,1 @@
+"""Shared test configuration: the emulator's pytest plugin is loaded by its entry point."""
