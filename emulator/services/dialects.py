@@ -24,6 +24,10 @@ def dialect_error(ctx, spec: str | None, status: int) -> Response:
 
         return DrsError(status, value or "InternalServerError",
                         "The service is temporarily unavailable." if status == 503 else "An error occurred.").to_response(ctx)
+    if family == "intune" or (not family and ctx.service == "intune"):
+        from .intune.exceptions import fault_for
+
+        return fault_for(value, status).to_response(ctx)
     return json_response({"error": {"code": value or str(status), "message": "Injected fault."}}, status)
 
 

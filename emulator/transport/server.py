@@ -92,6 +92,7 @@ class _Handler(socketserver.BaseRequestHandler):
         emu = self.server.emu
         sock: socket.socket = self.request
         emu._track(sock, True)
+        emu.stats["connections"] += 1
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.settimeout(KEEPALIVE_TIMEOUT)
@@ -156,6 +157,7 @@ class _Handler(socketserver.BaseRequestHandler):
                              "error_description": f"entra-emu does not emulate {host}:{port} and never forwards "
                                                   "traffic. Add that host to NO_PROXY."}, 403), keep_alive=False)
                         return
+                    emu.stats["tunnels"] += 1
                     conn.sock.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
                     tconn = self._start_tls(conn, host)
                     if tconn is None:
@@ -329,7 +331,7 @@ class EmulatorServer:
         self._conns_lock = threading.Lock()
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self.stats = {"refused_connects": 0}
+        self.stats = {"connections": 0, "tunnels": 0, "refused_connects": 0}
         self.started = time.time()
         self.httpd = _TCPServer((host, port), _Handler, self)
         self.host = host

@@ -225,14 +225,16 @@ def _enroll(ctx, env: soap.Envelope) -> Response:
 
     # Inferred: Entra's audit log shows the MDM flags being set on the device as a Core Directory
     # "Update device" initiated by the Microsoft Intune app.
+    def flag(v) -> str:
+        return "[]" if v is None else f"[{str(bool(v)).lower()}]"
+
     record_audit(world, tenant, activity="Update device", category="Device", service="Core Directory",
                  operation_type="Update", initiated_by=None,
                  app={"appId": INTUNE_APP_ID, "displayName": "Microsoft Intune", "servicePrincipalId": None,
                       "servicePrincipalName": None},
                  targets=[device_target(device, [
-                     {"displayName": "IsManaged", "oldValue": f"[{str(bool(before[0])).lower()}]", "newValue": "[true]"},
-                     {"displayName": "IsCompliant", "oldValue": f"[{str(bool(before[1])).lower()}]" if before[1] is not None
-                      else "[]", "newValue": "[true]"},
+                     {"displayName": "IsManaged", "oldValue": flag(before[0]), "newValue": "[true]"},
+                     {"displayName": "IsCompliant", "oldValue": flag(before[1]), "newValue": "[true]"},
                      {"displayName": "Included Updated Properties", "oldValue": None,
                       "newValue": '"IsManaged, IsCompliant"'},
                  ])],

@@ -1,0 +1,109 @@
+"""The `entra-emu` command line."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import __version__
+
+
+class Narrator:
+    """Prints the story of a demo: headings, the screens, commands and their output. Colour when
+    the terminal has it, plain text when piped."""
+
+    def __init__(self, color: bool | None = None, out=None):
+        self.out = out or sys.stdout
+        self.color = self.out.isatty() if color is None else color
+
+    def _s(self, text: str, **style) -> str:
+        return click.style(text, **style) if self.color else text
+
+    def heading(self, text: str) -> None:
+        click.echo("", file=self.out)
+        click.echo(self._s(f"== {text} ==", bold=True, fg="cyan"), file=self.out)
+
+    def say(self, text: str, **style) -> None:
+        click.echo(self._s(text, **style), file=self.out)
+
+    def action(self, text: str) -> None:
+        click.echo(self._s(f"> {text}", fg="yellow"), file=self.out)
+
+    def screen(self, screen) -> None:
+        width = 72
+        lines = [screen.title or screen.name, *[ln for ln in screen.lines if ln]]
+        buttons = "  ".join(f"[{e}]" for e in screen.elements)
+        click.echo(self._s("  +" + "-" * (width - 4) + "+", dim=True), file=self.out)
+        for i, ln in enumerate(lines):
+            for chunk in _wrap(ln, width - 8):
+                text = f"  | {chunk:<{width - 6}}|"
+                click.echo(self._s(text, bold=(i == 0)), file=self.out)
+        if buttons:
+            for chunk in _wrap(buttons, width - 8):
+                click.echo(f"  | {self._s(f'{chunk:<{width - 6}}', fg='green')}|", file=self.out)
+        click.echo(self._s("  +" + "-" * (width - 4) + "+", dim=True), file=self.out)
+
+    def block(self, text: str) -> None:
+        for ln in text.splitlines():
+            click.echo(ln, file=self.out)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width) or [""]
+
+
+@click.group()
+@click.version_option(__version__, prog_name="entra-emu")
+def main() -> None:
+    """Emulator of Windows 11 joining Microsoft Entra ID (with Intune enrollment)."""
+
+
+@main.command()
+@click.argument("scenario", required=False)
+@click.option("--seed", default="0", show_default=True, help="Seed of the emulated world.")
+@click.option("--color/--no-color", default=None, help="Force colour on or off (default: when a terminal).")
+@click.option("--fast", is_flag=True, help="Skip the screens; print only the outcome and dsregcmd.")
+def demo(scenario: str | None, seed: str, color: bool | None, fast: bool) -> None:
+    """Play the join lifecycle (or a failure SCENARIO) and narrate it."""
+    from .demo import run_demo
+
+    code = run_demo(scenario, seed=seed, narrator=Narrator(color), show_screens=not fast)
+    sys.exit(code)
+
+
+@main.command()
+def scenarios() -> None:
+    """List every scenario with a one-line description."""
+    try:
+        from .scenarios import list_scenarios
+    except ImportError:  # pragma: no cover - during development
+        click.echo("No scenarios are installed.")
+        return
+    infos = list_scenarios()
+    width = max((len(i.name) for i in infos), default=10)
+    for info in infos:
+        click.echo(f"{info.name:<{width}}  {info.description}")
+
+
+def _attach_optional_commands() -> None:
+    try:
+        from .cli_serve import serve
+    except ImportError:  # pragma: no cover
+        serve = None
+    if serve is not None:
+        main.add_command(serve, "serve")
+    try:
+        from .runbook.cli import runbook
+    except ImportError:
+        runbook = None
+    if runbook is not None:
+        main.add_command(runbook, "runbook")
+
+
+_attach_optional_commands()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

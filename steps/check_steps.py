@@ -1,0 +1,127 @@
+"""Then-steps: what the user, dsregcmd and the admin see."""
+import difflib
+
+import requests
+from pytest_bdd import parsers, then
+
+from .lab import StepFailed
+
+Q = r'"(?P<{}>[^"]+)"'
+
+
+def _screen_text(screen) -> list[str]:
+    return [screen.title, *screen.lines, *screen.elements]
+
+
+@then(parsers.re(r'I (?:should )?see ' + Q.format("text")))
+def i_see(lab, text):
+    screen = lab.ensure_device().screen
+    shown = _screen_text(screen)
+    if any(text.lower() in s.lower() for s in shown if s):
+        return
+    close = difflib.get_close_matches(text, [s for s in shown if s], n=1, cutoff=0.4)
+    hint = f" Closest: {close[0]!r}." if close else ""
+    raise StepFailed(f"{text!r} is not on the screen {screen.title!r}. On screen: {shown}.{hint}")
+
+
+@then(parsers.re(r'the error code (?:shown )?is ' + Q.format("code")))
+def error_code(lab, code):
+    screen = lab.ensure_device().screen
+    if not any(code.lower() in s.lower() for s in _screen_text(screen) if s):
+        raise StepFailed(f"The screen {screen.title!r} does not show the code {code}: {_screen_text(screen)}")
+
+
+@then(parsers.re(r'(?:the output shows|[Ll]ook for|the output contains|dsregcmd shows) "?(?P<line>[^"]+?)"?'
+                 r'(?: \(for cloud-only joined devices\))?'))
+def output_shows(lab, line):
+    if not lab.output:
+        raise StepFailed("No command has been run yet: run \"dsregcmd /status\" first.")
+    lab.expect_output_line(line)
+
+
+@then(parsers.re(r'the connected account appears under Access work or school'))
+def connected_account(lab):
+    device = lab.ensure_device()
+    accounts = device.connected_accounts()
+    if not accounts:
+        raise StepFailed("Access work or school lists no connected account.")
+
+
+@then(parsers.re(r'the (?:device|PC) (?:appears|is listed) in (?:Microsoft Entra ID|Entra ID)'
+                 r'(?: as (?P<trust>Microsoft Entra joined|Microsoft Entra registered))?'))
+def device_in_entra(lab, trust=None):
+    device = lab.ensure_device()
+    rows = _graph(lab, f"/v1.0/devices?$filter=deviceId eq '{device.device_id}'")["value"]
+    if not rows:
+        raise StepFailed(f"Graph /devices has no device with deviceId {device.device_id}.")
+    want = {"Microsoft Entra joined": "AzureAd", "Microsoft Entra registered": "Workplace"}.get(trust or "", None)
+    if want and rows[0]["trustType"] != want:
+        raise StepFailed(f"The device's trustType is {rows[0]['trustType']!r}, not {want!r}.")
+
+
+@then(parsers.re(r'the (?:device|PC) is (?:no longer|not) (?:listed )?in (?:Microsoft Entra ID|Entra ID)'))
+def device_not_in_entra(lab):
+    name = lab.ensure_device().name
+    rows = _graph(lab, f"/v1.0/devices?$filter=displayName eq '{name}'")["value"]
+    if rows:
+        raise StepFailed(f"Graph /devices still lists {name} (deviceId {rows[0]['deviceId']}).")
+
+
+@then(parsers.re(r'(?:the )?[Dd]evice appears in (?:the )?Intune(?: admin center)?'))
+def device_in_intune(lab):
+    device = lab.ensure_device()
+    rows = _graph(lab, "/v1.0/deviceManagement/managedDevices")["value"]
+    if not any(r.get("azureADDeviceId") == device.device_id for r in rows):
+        names = [r.get("deviceName") for r in rows]
+        raise StepFailed(f"Intune lists no managed device for {device.name}; it lists {names or 'nothing'}.")
+
+
+@then(parsers.re(r'the (?:device|PC) does not appear in Intune'))
+def device_not_in_intune(lab):
+    device = lab.ensure_device()
+    rows = _graph(lab, "/v1.0/deviceManagement/managedDevices")["value"]
+    if any(r.get("deviceName") == device.name for r in rows):
+        raise StepFailed(f"Intune lists {device.name}.")
+
+
+@then(parsers.re(r'the Info button (?P<neg>is not|is) shown'))
+def info_button(lab, neg):
+    device = lab.ensure_device()
+    device.open_settings()
+    device.click("Accounts")
+    device.click("Access work or school")
+    device.select_connected_account()
+    present = "Info" in device.screen.elements
+    if neg == "is" and not present:
+        raise StepFailed(f"No Info button; the account shows {device.screen.elements}.")
+    if neg == "is not" and present:
+        raise StepFailed("The Info button is shown.")
+
+
+def _graph(lab, path: str) -> dict:
+    """Read Graph as the tenant's administrator would (through HTTP, with a real token)."""
+    token = _admin_token(lab)
+    r = requests.get("https://graph.microsoft.com" + path, headers={"Authorization": f"Bearer {token}"})
+    if r.status_code != 200:
+        raise StepFailed(f"Graph {path} answered {r.status_code}: {r.text[:300]}")
+    return r.json()
+
+
+def _admin_token(lab) -> str:
+    cached = getattr(lab, "_admin_token", None)
+    if cached:
+        return cached
+    from emulator.world.models import ROLE_TEMPLATES
+
+    upn = f"admin@{lab.tenant.initial_domain}"
+    if lab.tenant.user_by_upn(upn) is None:
+        lab.world.add_user(lab.tenant, upn, password="Adm1n!Pass", display_name="Tenant Admin",
+                           roles=[ROLE_TEMPLATES["Global Administrator"], ROLE_TEMPLATES["Intune Administrator"]])
+    r = requests.post(f"https://login.microsoftonline.com/{lab.tenant.id}/oauth2/v2.0/token", data={
+        "grant_type": "password", "client_id": "14d82eec-204b-4c2f-b7e8-296a70dab67e", "username": upn,
+        "password": "Adm1n!Pass",
+        "scope": "Device.Read.All DeviceManagementManagedDevices.Read.All Directory.Read.All"})
+    if r.status_code != 200:
+        raise StepFailed(f"Could not sign in as the admin: {r.text[:300]}")
+    lab._admin_token = r.json()["access_token"]
+    return lab._admin_token
