@@ -2,7 +2,7 @@
 import difflib
 
 import requests
-from pytest_bdd import parsers, then
+from .registry import phrase
 
 from .lab import StepFailed
 
@@ -13,7 +13,7 @@ def _screen_text(screen) -> list[str]:
     return [screen.title, *screen.lines, *screen.elements]
 
 
-@then(parsers.re(r'I (?:should )?see ' + Q.format("text")))
+@phrase("then", r'I (?:should )?see ' + Q.format("text"))
 def i_see(lab, text):
     screen = lab.ensure_device().screen
     shown = _screen_text(screen)
@@ -24,22 +24,22 @@ def i_see(lab, text):
     raise StepFailed(f"{text!r} is not on the screen {screen.title!r}. On screen: {shown}.{hint}")
 
 
-@then(parsers.re(r'the error code (?:shown )?is ' + Q.format("code")))
+@phrase("then", r'the error code (?:shown )?is ' + Q.format("code"))
 def error_code(lab, code):
     screen = lab.ensure_device().screen
     if not any(code.lower() in s.lower() for s in _screen_text(screen) if s):
         raise StepFailed(f"The screen {screen.title!r} does not show the code {code}: {_screen_text(screen)}")
 
 
-@then(parsers.re(r'(?:the output shows|[Ll]ook for|the output contains|dsregcmd shows) "?(?P<line>[^"]+?)"?'
-                 r'(?: \(for cloud-only joined devices\))?'))
+@phrase("then", r'(?:the output shows|[Ll]ook for|the output contains|dsregcmd shows) "?(?P<line>[^"]+?)"?'
+                 r'(?: \(for cloud-only joined devices\))?')
 def output_shows(lab, line):
     if not lab.output:
         raise StepFailed("No command has been run yet: run \"dsregcmd /status\" first.")
     lab.expect_output_line(line)
 
 
-@then(parsers.re(r'the connected account appears under Access work or school'))
+@phrase("then", r'the connected account appears under Access work or school')
 def connected_account(lab):
     device = lab.ensure_device()
     accounts = device.connected_accounts()
@@ -47,8 +47,8 @@ def connected_account(lab):
         raise StepFailed("Access work or school lists no connected account.")
 
 
-@then(parsers.re(r'the (?:device|PC) (?:appears|is listed) in (?:Microsoft Entra ID|Entra ID)'
-                 r'(?: as (?P<trust>Microsoft Entra joined|Microsoft Entra registered))?'))
+@phrase("then", r'the (?:device|PC) (?:appears|is listed) in (?:Microsoft Entra ID|Entra ID)'
+                 r'(?: as (?P<trust>Microsoft Entra joined|Microsoft Entra registered))?')
 def device_in_entra(lab, trust=None):
     device = lab.ensure_device()
     rows = _graph(lab, f"/v1.0/devices?$filter=deviceId eq '{device.device_id}'")["value"]
@@ -59,7 +59,7 @@ def device_in_entra(lab, trust=None):
         raise StepFailed(f"The device's trustType is {rows[0]['trustType']!r}, not {want!r}.")
 
 
-@then(parsers.re(r'the (?:device|PC) is (?:no longer|not) (?:listed )?in (?:Microsoft Entra ID|Entra ID)'))
+@phrase("then", r'the (?:device|PC) is (?:no longer|not) (?:listed )?in (?:Microsoft Entra ID|Entra ID)')
 def device_not_in_entra(lab):
     name = lab.ensure_device().name
     rows = _graph(lab, f"/v1.0/devices?$filter=displayName eq '{name}'")["value"]
@@ -67,7 +67,7 @@ def device_not_in_entra(lab):
         raise StepFailed(f"Graph /devices still lists {name} (deviceId {rows[0]['deviceId']}).")
 
 
-@then(parsers.re(r'(?:the )?[Dd]evice appears in (?:the )?Intune(?: admin center)?'))
+@phrase("then", r'(?:the )?[Dd]evice appears in (?:the )?Intune(?: admin center)?')
 def device_in_intune(lab):
     device = lab.ensure_device()
     rows = _graph(lab, "/v1.0/deviceManagement/managedDevices")["value"]
@@ -76,7 +76,7 @@ def device_in_intune(lab):
         raise StepFailed(f"Intune lists no managed device for {device.name}; it lists {names or 'nothing'}.")
 
 
-@then(parsers.re(r'the (?:device|PC) does not appear in Intune'))
+@phrase("then", r'the (?:device|PC) does not appear in Intune')
 def device_not_in_intune(lab):
     device = lab.ensure_device()
     rows = _graph(lab, "/v1.0/deviceManagement/managedDevices")["value"]
@@ -84,7 +84,7 @@ def device_not_in_intune(lab):
         raise StepFailed(f"Intune lists {device.name}.")
 
 
-@then(parsers.re(r'the Info button (?P<neg>is not|is) shown'))
+@phrase("then", r'the Info button (?P<neg>is not|is) shown')
 def info_button(lab, neg):
     device = lab.ensure_device()
     device.open_settings()

@@ -506,7 +506,7 @@ class EmulatorServer:
         return self
 
     def serve_forever(self) -> None:
-        self.httpd.serve_forever(poll_interval=0.2)
+        self.httpd.serve_forever(poll_interval=0.05)
 
     def stop(self) -> None:
         self._stopping = True

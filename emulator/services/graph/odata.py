@@ -544,7 +544,7 @@ def next_link(request, offset: int) -> str:
         key = k if k.startswith("$") else "$" + k
         if key.lower() == "$skiptoken":
             continue
-        parts.append(f"{k}={quote(v, safe=\"',()=:$ \").replace(' ', '%20')}")
+        parts.append(k + "=" + quote(v, safe="',()=:$"))
     parts.append(f"$skiptoken={encode_skiptoken(offset)}")
     return base + "?" + "&".join(parts)
 

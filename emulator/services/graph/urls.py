@@ -1,4 +1,15 @@
-"""Routes of the graph service (filled in by the service's own module)."""
+"""Routes of the Microsoft Graph service (graph.microsoft.com, /v1.0 and /beta).
+
+One catch-all row: `core.dispatch` matches the endpoints the resource modules register with
+`core.route` (so every path under the host gets a Graph answer, including the real
+"Resource not found for the segment" 400 for paths Graph does not have).
+"""
+from . import audit, directory, intune, policies  # noqa: F401  (register their endpoints)
+from .core import TABLE, dispatch
+
 SERVICE = "graph"
-HOSTS: list[str] = []
-ROUTES: list = []
+HOSTS: list[str] = ["graph.microsoft.com"]
+ROUTES: list = [("*", r"/(?P<graph_path>.*)", dispatch)]
+
+#: (method, path after the version) of every emulated endpoint, for documentation and suggestions.
+ENDPOINTS: list[tuple[str, str]] = [(ep.method, ep.pattern.pattern) for ep in TABLE]
