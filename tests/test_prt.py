@@ -412,3 +412,8 @@ def test_functions_callable_directly(world, tenant, user, device):
                      headers={"x5c": base64.b64encode(device.cert_der).decode(), "kdf_ver": 2})
     resp = prt_mod.jwt_bearer(ctx, {"request": req, "client_info": "1"}, "common")
     assert resp.status == 200 and "session_key_jwe" in resp.json()
+
+
+def test_expired_device_certificate(world, user, device):
+    world.clock.offset += 11 * 365 * 86400
+    assert error_code(device.signed_request(device.password_payload(user.user_principal_name))) == 50155

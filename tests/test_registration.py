@@ -560,3 +560,38 @@ def test_hundred_concurrent_joins_respect_quota(world, tenant, user, csr_b64, de
     assert results.count(200) == 20 and results.count(400) == 80
     assert set(errors) == {"DeviceQuotaExceeded"}
     assert len({d.device_id for d in tenant.devices.values()}) == 20
+
+
+# -- nonce in the certificate request ------------------------------------------------------------
+
+def _csr_with_nonce(key, value: bytes) -> str:
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CSR_CN)]))
+           .add_extension(x509.UnrecognizedExtension(ObjectIdentifier("1.2.840.113556.1.5.284.2.1"), value),
+                          critical=False)
+           .sign(key, hashes.SHA256()))
+    return base64.b64encode(csr.public_bytes(serialization.Encoding.DER)).decode()
+
+
+def test_csr_carrying_an_issued_nonce(http, world, tenant, user, device_key):
+    value = http.get(f"{DRS_HOST}/EnrollmentServer/nonce/{tenant.id}/?api-version=1.0").json()["Value"]
+    token = drs_token(world, tenant, user)
+    assert join(http, token, join_body(_csr_with_nonce(device_key, value.encode()), device_key)).status_code == 200
+    raw = base64.b64decode(value)
+    assert join(http, token, join_body(_csr_with_nonce(device_key, raw), device_key)).status_code == 200
+
+
+def test_csr_carrying_an_unknown_or_stale_nonce(http, world, tenant, user, device_key):
+    token = drs_token(world, tenant, user)
+    r = join(http, token, join_body(_csr_with_nonce(device_key, b"not-a-nonce"), device_key))
+    assert_drs_error(r, 400, "InvalidRequest")
+    value = http.get(f"{DRS_HOST}/EnrollmentServer/nonce/{tenant.id}/?api-version=1.0").json()["Value"]
+    world.clock.offset += 301
+    token = drs_token(world, tenant, user)
+    r = join(http, token, join_body(_csr_with_nonce(device_key, value.encode()), device_key))
+    assert_drs_error(r, 400, "InvalidRequest")
+
+
+def test_nonce_for_unknown_tenant(http):
+    assert_drs_error(http.get(f"{DRS_HOST}/EnrollmentServer/nonce/{uuid.uuid4()}/?api-version=1.0"), 404,
+                     "DirectoryError", "TenantNotFound")

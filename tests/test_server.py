@@ -470,3 +470,59 @@ def test_hundred_parallel_joins_respect_the_quota(server, world):
     assert len(t.devices) == 50
     assert len(refused) == 50
     assert all(b.get("ErrorSubCode") == "DeviceQuotaExceeded" for b in refused), refused[:2]
+
+
+# -- unmodified clients as separate processes ---------------------------------------------------
+
+def _client_env(server, tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV")}
+    env["HOME"] = str(tmp_path)
+    env.update(server.env())
+    return env
+
+
+def test_msal_in_another_process_through_the_proxy(server, world, tmp_path):
+    """msal with its default authority and no options: only HTTPS_PROXY and the CA bundle are set."""
+    import sys
+
+    t = world.create_tenant("Contoso", "contoso.com")
+    world.add_user(t, "adele.vance@contoso.com", display_name="Adele Vance", mfa_methods=[])
+    code = (
+        "import json, msal\n"
+        "app = msal.PublicClientApplication('04b07795-8ddb-461a-bbee-02f9e1bf7b46',"
+        " authority='https://login.microsoftonline.com/contoso.com')\n"
+        "r = app.acquire_token_by_username_password('adele.vance@contoso.com', 'P@ssw0rd!', scopes=['User.Read'])\n"
+        "print(json.dumps({k: r.get(k) for k in ('token_type', 'error', 'error_description')}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=_client_env(server, tmp_path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["token_type"] == "Bearer", result
+
+
+def test_serve_command_prints_exports_and_stops_on_ctrl_c(tmp_path):
+    import os
+    import signal
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "VIRTUAL_ENV")}
+    env["HOME"] = str(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", "from emulator.cli_serve import serve; serve()", "--port", "0",
+                             "--state-dir", str(tmp_path / "state"), "--seed", "42"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        banner = proc.stdout.readline()
+        assert banner.startswith("entra-emu serving on http://127.0.0.1:"), banner
+        exports = [proc.stdout.readline() for _ in range(5)]
+        assert exports[0].startswith("export HTTPS_PROXY=http://127.0.0.1:")
+        url = exports[0].strip().split("=", 1)[1]
+        assert requests.get(f"{url}/_emu/health", timeout=30).json()["seed"] == 42
+        assert (tmp_path / "state" / "ca.pem").exists()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "entra-emu stopped." in err

@@ -54,6 +54,11 @@ JOIN_REDIRECT_URI = "ms-aadj-redir://auth/drs"
 TLS_NOT_BEFORE = 180 * 86400
 TLS_NOT_AFTER = 185 * 86400
 PRT_DEFAULT_LIFETIME = 14 * 86400
+#: Cloud answers after which a cached logon still succeeds (Inferred: the password changed in the cloud,
+#: or the device object was deleted/disabled; an offline-style cached logon, PRT not renewed).
+CACHED_LOGON_FALLBACK = {50126, 50155, 135011}
+#: Cloud answers that invalidate the PRT the device holds [PRT-DOC].
+CLOUD_INVALIDATES_PRT = {50126, 50155, 135011, 50057, 50034}
 
 
 @dataclass
@@ -559,11 +564,15 @@ class WindowsDevice:
             st = self._acquire_prt(upn, password)
         except AadstsError as exc:
             self._record_prt_failure(upn, exc, cloudap_status(exc.code))
+            st = self.prts.get(key)
+            if st is not None and exc.code in CLOUD_INVALIDATES_PRT:
+                st.prt, st.session_key = None, None   # [PRT-DOC] invalidated by password change / device state
             if exc.code in (50155, 135011):
                 self.device_auth_failed = "deleted" if exc.code == 50155 else "disabled"
-                self.prts.pop(key, None)
-                if cached_ok:
-                    return self._desktop_as(upn)
+            if cached_ok and exc.code in CACHED_LOGON_FALLBACK:
+                # A cloud-joined PC still accepts the cached (old) password: the logon succeeds
+                # from the cache and only the PRT is missing (dsregcmd AcquirePrtDiagnostics).
+                return self._desktop_as(upn)
             return self._show(screens.logon_user(self, self._logon_target,
                                                  LOGON_MESSAGES[logon_message_key(exc.code)]))
         except NetworkError as exc:
@@ -934,7 +943,7 @@ class WindowsDevice:
                             access_token=tok["access_token"], device_id=j.device_id, device_name=self.name,
                             os_version=self.os_version, key=self._take_key())
         except MdmEnrollmentError as exc:
-            self.last_error = DeviceError(int(exc.hresult), str(exc))
+            self.last_error = DeviceError(int(exc.hresult), getattr(exc, "message", "") or str(exc))
             return int(exc.hresult)
         except AadstsError as exc:
             # Inferred: a failed enrollment token is an MDM authentication error for the page.
@@ -1000,7 +1009,7 @@ def _mdm_state(result: Any, urls: dict[str, str], when: _dt.datetime) -> dict[st
             "management_server": pick("management_server_url", "management_server", "server_url",
                                       "omadm_url", "ManagementServerAddress") or urls.get("enrollment", ""),
             "exchange_id": pick("exchange_id", "ExchangeID"),
-            "managed_device_id": pick("managed_device_id", "device_id", "id"),
+            "managed_device_id": pick("managed_device_id", "enrollment_id"),
             "thumbprint": pick("thumbprint", "cert_thumbprint")}
 
 

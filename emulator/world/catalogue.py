@@ -94,6 +94,22 @@ AADSTS: dict[int, AadstsCode] = {c.code: c for c in [
     AadstsCode(7000218, "InvalidClient",
                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
                "invalid_client"),
+    AadstsCode(500011, "InvalidResourceServicePrincipalNotFound",
+               "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen "
+               "if the application has not been installed by the administrator of the tenant or consented to by any "
+               "user in the tenant. You might have sent your authentication request to the wrong tenant.",
+               "invalid_resource"),
+    AadstsCode(70008, "ExpiredOrRevokedGrant",
+               "The provided authorization code or refresh token has expired due to inactivity. Send a new "
+               "interactive authorization request for this user and resource.", "invalid_grant"),
+    AadstsCode(700082, "ExpiredOrRevokedGrantInactiveToken",
+               "The refresh token has expired due to inactivity. The token was issued on {issued} and was inactive "
+               "for {inactive}.", "invalid_grant"),
+    AadstsCode(1002012, "InvalidScope",
+               "The provided value for scope {scope} is not valid. Client credential flows must have a scope value "
+               "with /.default suffixed to the resource identifier (application ID URI).", "invalid_scope"),
+    AadstsCode(90033, "MsodsServiceUnavailable", "A transient error has occurred. Please try again.",
+               "temporarily_unavailable"),
     AadstsCode(240001, "BulkAADJTokenUnauthorized",
                "The user isn't authorized to register devices in Microsoft Entra ID.", "invalid_grant"),
 ]}

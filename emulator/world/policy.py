@@ -49,6 +49,12 @@ def may_register(tenant: Tenant, user: User) -> bool:
     return _membership_allows(reg.get("allowedToRegister"), tenant, user)
 
 
+def becomes_local_admin(tenant: Tenant, user: User) -> bool:
+    """'Registering user is added as local administrator on the device during Microsoft Entra join'."""
+    admins = (tenant.device_registration_policy.get("azureADJoin") or {}).get("localAdmins") or {}
+    return _membership_allows(admins.get("registeringUsers"), tenant, user)
+
+
 def device_quota(tenant: Tenant) -> int:
     """'Maximum number of devices' per user. A PUT that leaves the quota out stores 0."""
     return int(tenant.device_registration_policy.get("userDeviceQuota", 0) or 0)

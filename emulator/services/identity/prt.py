@@ -244,6 +244,9 @@ def _issue_prt(ctx, form: dict, tenant_ref: str, request: str, header: dict) -> 
         device_id = certs.verify_issued_by_drs(world, cert)
     except certs.KeyMaterialError as exc:
         raise _device_auth_failed(str(exc)) from None
+    now_dt = world.clock.now()
+    if now_dt > cert.not_valid_after_utc or now_dt < cert.not_valid_before_utc - dt.timedelta(seconds=MAX_CLOCK_SKEW):
+        raise _device_auth_failed("The device certificate is not within its validity period.")
     try:
         payload = jwt.decode(request, cert.public_key(), algorithms=["RS256"],
                              options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,

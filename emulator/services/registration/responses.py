@@ -23,6 +23,7 @@ LOCAL_ADMINISTRATORS_SID = "S-1-5-32-544"
 JOIN_TYPE_JOIN = 0
 JOIN_TYPE_REGISTER = 4
 NONCE_PREFIX = "AwABEgEAAAADAOz_BQD0_"
+NONCE_LIFETIME = 300
 DRS_APP = {"appId": DRS_APP_ID, "displayName": "Device Registration Service", "servicePrincipalId": None,
            "servicePrincipalName": None}
 
@@ -192,8 +193,7 @@ def _membership_changes(tenant, user) -> list[dict[str, Any]]:
     join = tenant.device_registration_policy.get("azureADJoin") or {}
     admins = join.get("localAdmins") or {}
     sids: list[str] = []
-    # Inferred: 'registeringUsers' is a device-registration membership like allowedToJoin.
-    if policy._membership_allows(admins.get("registeringUsers"), tenant, user):
+    if policy.becomes_local_admin(tenant, user):
         sids.append(certs.entra_sid(user.id))
     if admins.get("enableGlobalAdmins", True):
         # Inferred: real DRS adds the SID of the Global Administrator role; the model has no role
@@ -222,11 +222,37 @@ def _join_type(value: Any) -> int:
     return jt
 
 
+def _check_csr_nonce(world, csr) -> None:
+    """A CSR MAY carry the DRS nonce (extension 1.2.840.113556.1.5.284.2.1, HB-SPEC); when it does,
+    the nonce must be one this service issued less than five minutes ago.
+    Inferred: the value's encoding is not published, so the nonce is looked for as text or as the
+    bytes its base64 decodes to, anywhere in the extension value."""
+    try:
+        ext = csr.extensions.get_extension_for_oid(certs.OID_CSR_NONCE)
+    except Exception:  # noqa: BLE001 - no extension (or unreadable extensions: the signature was valid)
+        return
+    raw = getattr(ext.value, "value", b"") or b""
+    now = world.clock.timestamp()
+    for value, issued in list(world.nonces.items()):
+        if now - issued > NONCE_LIFETIME:
+            continue
+        forms = [value.encode()]
+        try:
+            forms.append(base64.b64decode(value, validate=True))
+        except (ValueError, TypeError):
+            pass
+        if any(f and f in raw for f in forms):
+            return
+    raise InvalidRequest(message="The nonce in the certificate request is not valid or has expired.")
+
+
 def enroll_device(ctx) -> Response:
     """POST /EnrollmentServer/device/?api-version=1.0|2.0: Entra join (JoinType 0) or register (4)."""
     world = ctx.world
     try:
-        claims = validate_access_token(world, ctx.request.bearer_token, (DRS_RESOURCE,))
+        # A v1 token's aud is the resource as the client named it: the urn (Windows, ROADtools) or
+        # the DRS app id (AADInternals asks for resource 01cb2876-...).
+        claims = validate_access_token(world, ctx.request.bearer_token, (DRS_RESOURCE, DRS_APP_ID))
     except TokenInvalid as exc:
         raise InvalidToken(message=f"The access token is not valid: {exc.detail or exc.reason}") from None
 
@@ -259,6 +285,7 @@ def enroll_device(ctx) -> Response:
         transport_raw, _ = certs.parse_transport_key(tk_value)
     except certs.KeyMaterialError as exc:
         raise MessageFormatError(message=str(exc)) from None
+    _check_csr_nonce(world, csr)
 
     tenant = world.tenants.get(claims["tid"])
     user = tenant.users.get(claims.get("oid", "")) if tenant is not None else None
