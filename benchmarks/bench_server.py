@@ -179,29 +179,31 @@ def main() -> None:
         if tool == "auto":
             tool = "wrk" if shutil.which("wrk") else "python"
         load = {}
-        for name, path in (("list $top=100", LIST), ("filtered page", FILTERED)):
-            url = f"{base}/graph.microsoft.com{path}"
+        for name, path in (("list $top=100", LIST), ("filtered page", FILTERED),
+                           ("transport only (/_emu/health)", "/_emu/health")):
+            url = f"{base}/graph.microsoft.com{path}" if path.startswith("/v1.0") else base + path
             load[name] = (run_wrk(url, token, a.duration, a.connections, a.threads) if tool == "wrk"
-                          else run_python(port, "/graph.microsoft.com" + path, token, a.duration, a.connections))
+                          else run_python(port, url[len(base):], token, a.duration, a.connections))
         rss_now, rss_peak = rss_mb(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
 
     print(f"entra-emu server benchmark: {a.devices:,} devices, {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    print(f"{'measure':48} {'measured':>24} {'aim':>12}")
-    print(f"{'seed time (model, in the server process)':48} {info['seed_seconds']:>23.2f}s {'-':>12}")
-    print(f"{'filtered page latency p50 (base URL, HTTP)':48} {lat['p50']:>21.2f} ms {AIMS['latency_ms']:>9.0f} ms")
-    print(f"{'filtered page latency p95 (base URL, HTTP)':48} {lat['p95']:>21.2f} ms")
-    print(f"{'filtered page latency p50 (HTTPS proxy, TLS)':48} {lat_proxy['p50']:>21.2f} ms")
+    print(f"{'measure':56} {'measured':>24} {'aim':>12}")
+    print(f"{'seed time (model, in the server process)':56} {info['seed_seconds']:>23.2f}s {'-':>12}")
+    print(f"{'filtered page latency p50 (base URL, HTTP)':56} {lat['p50']:>21.2f} ms {AIMS['latency_ms']:>9.0f} ms")
+    print(f"{'filtered page latency p95 (base URL, HTTP)':56} {lat['p95']:>21.2f} ms")
+    print(f"{'filtered page latency p50 (HTTPS proxy, TLS)':56} {lat_proxy['p50']:>21.2f} ms")
     for name, r in load.items():
         extra = f" [{r['errors']}]" if r.get("errors") else ""
-        print(f"{'req/s Graph ' + name + ' (' + r['tool'].split(' ')[0] + ', ' + str(a.connections) + ' conns)':48} "
+        label = ("req/s Graph " if "transport" not in name else "req/s ") + name
+        print(f"{label + ' (' + r['tool'].split(' ')[0] + ', ' + str(a.connections) + ' conns)':56} "
               f"{r['rps']:>22.0f}/s {AIMS['rps']:>10.0f}/s{extra}")
         if "p50" in r:
-            print(f"{'  latency under load p50 / p99':48} {r['p50'] + ' / ' + r['p99']:>24}")
-    print(f"{'server RSS after seeding':48} {rss_idle:>21.0f} MB {AIMS['rss_mb']:>9.0f} MB")
-    print(f"{'server RSS after load (current / peak)':48} {f'{rss_now:.0f} / {rss_peak:.0f}':>21} MB")
+            print(f"{'  latency under load p50 / p99':56} {r['p50'] + ' / ' + r['p99']:>24}")
+    print(f"{'server RSS after seeding':56} {rss_idle:>21.0f} MB {AIMS['rss_mb']:>9.0f} MB")
+    print(f"{'server RSS after load (current / peak)':56} {f'{rss_now:.0f} / {rss_peak:.0f}':>21} MB")
     print(f"(filtered page returned {lat['items']} devices)")
 
 

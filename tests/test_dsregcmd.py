@@ -186,16 +186,21 @@ def test_failed_prt_shows_acquire_diagnostics(world):
     assert order.index("Server Error Description") < order.index("EnterprisePrt")
 
 
-def test_deleted_device_learned_from_prt_failure(world):
+@pytest.mark.parametrize("action", ["delete", "disable"])
+def test_deleted_or_disabled_device_learned_from_prt_failure(world, action):
     t, u = make_tenant(world)
     d = WindowsDevice(DirectSession(world), clock=world.clock)
     d.join(u.user_principal_name, PASSWORD)
     d.restart()
     d.sign_in(u.user_principal_name, PASSWORD)
-    t.devices.clear()                     # an admin deleted the device object
+    if action == "delete":
+        t.devices.clear()                 # an admin deleted the device object
+    else:
+        t.device_by_device_id(d.device_id).account_enabled = False
     d.restart()
     assert d.sign_in(u.user_principal_name, PASSWORD).name == "desktop"
     f = fields(d.dsregcmd_status())
     assert f["AzureAdJoined"] == "YES"
     assert f["DeviceAuthStatus"] == "FAILED. Device is either disabled or deleted"
     assert f["AzureAdPrt"] == "NO" and f["AcquirePrtDiagnostics"] == "PRESENT"
+    assert f["Server Error Description"].startswith(("AADSTS50155", "AADSTS135011"))

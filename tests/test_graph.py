@@ -349,3 +349,133 @@ def test_through_requests_with_mock_entra(env):
         assert len(nxt["value"]) == 1 and "@odata.nextLink" not in nxt
         r = requests.get(f"{G}/v1.0/nothing/here", headers={"Authorization": f"Bearer {tok}"})
         assert r.status_code == 400 and r.json()["error"]["code"] == "BadRequest"
+
+
+def test_expand_registered_owners(env):
+    tok = env.token(scopes=ADMIN_SCOPES)
+    body = env.call("GET", "/v1.0/devices?$expand=registeredOwners&$select=id,displayName", token=tok).json()
+    first = body["value"][0]
+    assert set(first) == {"id", "displayName", "registeredOwners"}
+    assert first["registeredOwners"][0]["id"] == env.user.id
+    assert first["registeredOwners"][0]["@odata.type"] == "#microsoft.graph.user"
+    d = env.devices[0]
+    one = env.call("GET", f"/v1.0/devices/{d.id}?$expand=registeredOwners", token=tok).json()
+    assert one["registeredOwners"][0]["userPrincipalName"] == env.user.user_principal_name
+    r = env.call("GET", "/v1.0/devices?$expand=owners", token=tok)
+    assert r.status == 400
+    assert err(r) == ("BadRequest", "Could not find a property named 'owners' on type 'microsoft.graph.device'.")
+    me = env.call("GET", "/v1.0/me?$expand=registeredDevices", token=tok).json()
+    assert me["registeredDevices"] == []
+
+
+def test_directory_roles_and_member_of_roles(env):
+    tok = env.token(scopes=ADMIN_SCOPES)
+    roles = env.call("GET", "/v1.0/directoryRoles", token=tok).json()["value"]
+    assert [(r["displayName"], r["roleTemplateId"]) for r in roles] == [("Global Administrator", GA)]
+    members = env.call("GET", f"/v1.0/directoryRoles(roleTemplateId='{GA}')/members", token=tok).json()["value"]
+    assert [m["id"] for m in members] == [env.admin.id]
+    mine = env.call("GET", "/v1.0/me/memberOf", token=tok).json()["value"]
+    assert [(m["@odata.type"], m["roleTemplateId"]) for m in mine] == [("#microsoft.graph.directoryRole", GA)]
+
+
+def test_oidc_userinfo(env):
+    tok = env.token(user=env.user, scopes=["openid", "profile", "email"])
+    r = env.call("GET", "/oidc/userinfo", token=tok)
+    assert r.status == 200
+    body = r.json()
+    assert body["name"] == "Bob Builder" and body["email"] == "bob@contoso.onmicrosoft.com" and body["sub"]
+    assert env.call("GET", "/oidc/userinfo").status == 401
+
+
+def test_create_device_and_owner_refs(env):
+    tok = env.token(scopes=["Directory.AccessAsUser.All"])
+    body = {"accountEnabled": False, "deviceId": "4c299165-6e8f-4b45-a5ba-c5d250a707ff", "displayName": "Test device",
+            "operatingSystem": "linux", "operatingSystemVersion": "1",
+            "alternativeSecurityIds": [{"type": 2, "key": "base64Y3YxN2E1MWFlYw=="}]}
+    r = env.call("POST", "/v1.0/devices", token=tok, body=body)
+    assert r.status == 201
+    dev = r.json()
+    assert dev["deviceId"] == body["deviceId"] and dev["accountEnabled"] is False
+    assert env.call("POST", "/v1.0/devices", token=tok, body=body).status == 400  # duplicate deviceId
+    assert env.call("POST", "/v1.0/devices", token=tok, body={"displayName": "x"}).status == 400
+    ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{env.user.id}"}
+    assert env.call("POST", f"/v1.0/devices/{dev['id']}/registeredOwners/$ref", token=tok, body=ref).status == 204
+    assert env.tenant.devices[dev["id"]].owner_id == env.user.id
+    assert env.call("POST", f"/v1.0/devices/{dev['id']}/registeredOwners/$ref", token=tok, body=ref).status == 400
+    r = env.call("DELETE", f"/v1.0/devices/{dev['id']}/registeredOwners/{env.user.id}/$ref", token=tok)
+    assert r.status == 204 and env.tenant.devices[dev["id"]].owner_id is None
+
+
+def test_groups_and_members_write(env):
+    tok = env.token(scopes=["Group.ReadWrite.All"])
+    r = env.call("POST", "/v1.0/groups", token=tok, body={"displayName": "MDM pilot", "mailEnabled": False,
+                                                          "mailNickname": "mdmpilot", "securityEnabled": True})
+    assert r.status == 201
+    gid = r.json()["id"]
+    ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/directoryObjects/{env.user.id}"}
+    assert env.call("POST", f"/v1.0/groups/{gid}/members/$ref", token=tok, body=ref).status == 204
+    assert env.tenant.groups[gid].members == [env.user.id]
+    r = env.call("POST", f"/v1.0/groups/{gid}/members/$ref", token=tok, body=ref)
+    assert r.status == 400 and "already exist" in err(r)[1]
+    assert env.call("DELETE", f"/v1.0/groups/{gid}/members/{env.user.id}/$ref", token=tok).status == 204
+    assert env.call("DELETE", f"/v1.0/groups/{gid}", token=tok).status == 204
+    assert gid not in env.tenant.groups
+    plain = env.token(user=env.user, scopes=["Group.ReadWrite.All"])
+    assert env.call("POST", "/v1.0/groups", token=plain, body={"displayName": "x", "mailEnabled": False,
+                                                               "mailNickname": "x", "securityEnabled": True}).status == 403
+
+
+def test_assign_license(env):
+    from emulator.world import policy as pol
+
+    tok = env.token(scopes=["User.ReadWrite.All"])
+    e3 = "05e9a617-0261-4cee-bb44-138d3ef5d965"
+    r = env.call("POST", f"/v1.0/users/{env.user.id}/assignLicense", token=tok,
+                 body={"addLicenses": [], "removeLicenses": [e3]})
+    assert r.status == 200 and r.json()["id"] == env.user.id
+    assert not pol.has_intune_license(env.user)
+    r = env.call("POST", f"/v1.0/users/{env.user.id}/assignLicense", token=tok,
+                 body={"addLicenses": [{"skuId": e3, "disabledPlans": []}], "removeLicenses": []})
+    assert r.status == 200 and pol.has_intune_license(env.user)
+    r = env.call("POST", f"/v1.0/users/{env.user.id}/assignLicense", token=tok,
+                 body={"addLicenses": [{"skuId": "061f9ace-7d42-4136-88ac-31dc755f143f"}], "removeLicenses": []})
+    assert r.status == 400  # the tenant has no INTUNE_A subscription
+    env.tenant.subscriptions["SPE_E3"] = 2
+    env.world.add_user(env.tenant, "carol@contoso.onmicrosoft.com", display_name="Carol C", licenses=[])
+    carol = env.tenant.user_by_upn("carol@contoso.onmicrosoft.com")
+    r = env.call("POST", f"/v1.0/users/{carol.id}/assignLicense", token=tok,
+                 body={"addLicenses": [{"skuId": e3}], "removeLicenses": []})
+    assert r.status == 400
+    assert err(r)[1] == f"Subscription with SKU {e3} does not have any available licenses."
+
+
+def test_throttling_fault_speaks_graph(env):
+    env.world.faults.add({"host": "graph.microsoft.com", "path": "/v1.0/devices", "nth": 1, "status": 429,
+                          "error": "graph:TooManyRequests"})
+    tok = env.token(scopes=ADMIN_SCOPES)
+    r = env.call("GET", "/v1.0/devices", token=tok)
+    assert r.status == 429
+    body = r.json()["error"]
+    assert body["code"] == "TooManyRequests" and body["message"] == "Please retry again later."
+    assert body["innerError"]["status"] == "429" and body["innerError"]["request-id"]
+    assert r.headers["Retry-After"]
+    assert env.call("GET", "/v1.0/devices", token=tok).status == 200
+
+
+def test_tokens_from_the_identity_service(env):
+    """App (client credentials) and user (ROPC) tokens minted by the emulated identity service."""
+    from emulator.transport.inprocess import mock_entra
+
+    app = env.world.add_application(env.tenant, "Inventory", secret="s3cret", app_roles=["Device.Read.All"])
+    with mock_entra(env.world):
+        r = requests.post(f"https://login.microsoftonline.com/{env.tenant.id}/oauth2/v2.0/token",
+                          data={"grant_type": "client_credentials", "client_id": app.app_id, "client_secret": "s3cret",
+                                "scope": "https://graph.microsoft.com/.default"})
+        assert r.status_code == 200, r.text
+        tok = r.json()["access_token"]
+        h = {"Authorization": f"Bearer {tok}"}
+        assert requests.get(f"{G}/v1.0/devices", headers=h).status_code == 200
+        r = requests.delete(f"{G}/v1.0/devices/{env.devices[0].id}", headers=h)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "Authorization_RequestDenied"
+        r = requests.get(f"{G}/v1.0/me", headers=h)
+        assert r.status_code == 400

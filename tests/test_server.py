@@ -277,8 +277,10 @@ def test_scenario_hook_or_501(server, tmp_path):
     doc.write_text("tenants: []\n")
     r = _control(server, "POST", "/scenario", {"path": str(doc)})
     try:
-        import emulator.scenarios  # noqa: F401
+        import emulator.scenarios as scenarios
     except ModuleNotFoundError:
+        scenarios = None
+    if getattr(scenarios, "load_scenario", None) is None:
         assert r.status_code == 501
         assert "emulator.scenarios" in r.json()["message"]
     else:
@@ -526,3 +528,13 @@ def test_serve_command_prints_exports_and_stops_on_ctrl_c(tmp_path):
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "entra-emu stopped." in err
+
+
+def test_client_certificate_trust_covers_drs_and_intune_cas(server):
+    subjects = [dict(kv for rdn in c["subject"] for kv in rdn) for c in server.ssl_context().get_ca_certs()]
+    assert any(s.get("commonName") == "MS-Organization-Access" for s in subjects)
+    try:
+        from emulator.services.intune.certificates import ca_certificate  # noqa: F401
+    except ImportError:
+        return
+    assert len(subjects) == 2

@@ -181,12 +181,15 @@ LOGON_MESSAGES = {
                    "signed in on this device with another credential, you can sign in with that credential."),
     "device_deleted": "Your organization has deleted this device.",
     "device_disabled": "Your organization has disabled this device.",
+    # Inferred: any other refusal of the PRT request (clock skew, bad nonce, ...).
+    "not_accepted": "Your credentials could not be verified.",
 }
 
 
 def logon_message_key(aadsts_code: int | None) -> str:
     return {50057: "disabled", 50053: "locked", 50055: "expired", 50155: "device_deleted",
-            135011: "device_disabled"}.get(aadsts_code or 0, "bad_credentials")
+            135011: "device_disabled", 50126: "bad_credentials", 50034: "bad_credentials"}.get(
+                aadsts_code or 0, "not_accepted")
 
 
 # -- AADSTS on the web sign-in pages ------------------------------------------------------------

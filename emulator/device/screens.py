@@ -7,6 +7,11 @@ method of `WindowsDevice` (emulator/device/windows.py), so the high-level action
 drive exactly these screens.
 
 Labels are data, per Windows release (`LABELS`), with where each comes from.
+
+Screen names: desktop, settings_home, accounts, settings_page, access_work_or_school,
+setup_work_account, signin_email, signin_password, mfa, mfa_other_methods, proofup, signin_error,
+confirm_org, all_set, error, mdm_info, disconnect_confirm, disconnect_org, restart_prompt,
+windows_signin (tiles), windows_signin_user (credentials).
 """
 from __future__ import annotations
 
@@ -270,7 +275,7 @@ def signin_password(dev: "WindowsDevice", upn: str, error: str | None = None) ->
 
 def mfa(dev: "WindowsDevice", upn: str) -> Screen:
     L = dev.labels
-    return Screen("mfa_approve", L["mfa_title"], [upn, L["mfa_line"]],
+    return Screen("mfa", L["mfa_title"], [upn, L["mfa_line"]],
                   {L["approve"]: lambda: dev._join_mfa("approve"), L["deny"]: lambda: dev._join_mfa("deny"),
                    L["mfa_cant"]: dev._join_mfa_other_methods, L["cancel"]: dev._open_awos})
 
@@ -324,6 +329,8 @@ def mdm_info(dev: "WindowsDevice", sync_lines: list[str] | None = None) -> Scree
     L = dev.labels
     j, m = dev.join_state, dev.mdm_state
     tenant = j.tenant_name if j else ""
+    # "Managed by <org>", "Sync", "Connection info" and "Management Server Address" are the page's
+    # labels (public lab guides); the other lines and the sync result wording are Inferred.
     lines = [L["managed_title"].format(tenant=tenant),
              "Your IT or support person might change settings for this device.",
              "Device sync status"] + list(sync_lines or []) + [

@@ -37,8 +37,8 @@ from . import crypto, screens
 from .errors import (E_MENROLL_AUTHENTICATION, E_NET_CANNOT_CONNECT, E_NET_SECURE_FAILURE, LOGON_MESSAGES,
                      NETWORK_STATE_CODES, PASSWORD_PAGE_CODES, SIGNIN_ERROR_DEFAULT_TITLE, SIGNIN_ERROR_TITLE,
                      SIGNIN_PAGE_TEXT, STATUS_NETWORK_UNREACHABLE, AadstsError, DeviceError, NetworkError,
-                     PrtAttempt, cloudap_status, drs_error_code, error_page_lines, logon_message_key,
-                     requests_exception_code)
+                     PrtAttempt, cloudap_status, code_hex, drs_error_code, error_page_lines, first_line,
+                     logon_message_key, requests_exception_code)
 from .screens import ElementNotFound, Screen
 
 LOGIN = "https://login.microsoftonline.com"
@@ -395,7 +395,8 @@ class WindowsDevice:
         return self._handle_page(page)
 
     def _join_mfa_other_methods(self) -> Screen:
-        methods = [m for m in self._flow.mfa_methods if m != "microsoftAuthenticator"] or ["Text me a code"]
+        methods = [m for m in self._flow.mfa_methods
+                   if m not in ("microsoftAuthenticator", "PhoneAppNotification")] or ["OneWaySMS"]
         return self._show(screens.verify_identity(self, [_method_label(m) for m in methods]))
 
     def _handle_page(self, page: dict[str, Any]) -> Screen:
@@ -422,7 +423,7 @@ class WindowsDevice:
         """AADSTS errors are shown as the sign-in page text."""
         self.last_error = exc
         f = self._flow
-        detail = crypto_first(exc.description)
+        detail = first_line(exc.description)
         friendly = SIGNIN_PAGE_TEXT.get(exc.code)
         if exc.code in PASSWORD_PAGE_CODES and f.flow_token:
             return self._show(screens.signin_password(self, f.upn, friendly or detail))
@@ -521,7 +522,7 @@ class WindowsDevice:
             self._mdm_sync_lines = [f"Last Attempted Sync: {when}", "The sync was successful"]
         except NetworkError as exc:
             self._mdm_sync_lines = [f"Last Attempted Sync: {when}",
-                                    f"The sync could not be initiated ({crypto_hex(exc.hresult)})"]
+                                    f"The sync could not be initiated ({code_hex(exc.hresult)})"]
         return self._open_mdm_info()
 
     # -- Windows sign-in screen ----------------------------------------------------------------
@@ -630,10 +631,13 @@ class WindowsDevice:
             return self.screen
         self.type(password, into=L["password_field"])
         self.click(L["sign_in"])
-        if self.screen.name == "mfa_approve":
-            self.click({"approve": L["approve"], "deny": L["deny"]}.get(mfa, L["approve"]))
-        elif self.screen.name == "proofup":
-            self.click(L["skip"] if mfa == "skip" else L["next"])
+        for _ in range(3):     # proofup (register) can lead to the approval page
+            if self.screen.name == "mfa":
+                self.click(L["deny"] if mfa == "deny" else L["approve"])
+            elif self.screen.name == "proofup":
+                self.click(L["skip"] if mfa == "skip" else L["next"])
+            else:
+                break
         if self.screen.name != "confirm_org":
             return self.screen
         return self.click(L["join"])
@@ -675,6 +679,62 @@ class WindowsDevice:
         self.click(L["disconnect"])
         return self.screen
 
+    def approve_mfa(self) -> Screen:
+        """Approve the sign-in request on the phone (the "Approve sign in request" page). When the
+        tenant asked for no MFA there is no prompt, and nothing happens (as for a person following
+        the guide's "complete password and MFA prompts"); "More information required" registers
+        the Authenticator app first."""
+        if self.screen.name == "proofup":
+            self.click(self.labels["next"])
+        if self.screen.name == "mfa":
+            return self.click(self.labels["approve"])
+        return self.screen
+
+    def deny_mfa(self) -> Screen:
+        return self.click(self.labels["deny"])
+
+    def connected_accounts(self) -> list[dict[str, Any]]:
+        """What Access work or school lists (device state; no navigation)."""
+        j = self.join_state
+        if j is None:
+            return []
+        return [{"caption": self.labels["connected_caption"].format(tenant=j.tenant_name), "upn": j.upn,
+                 "tenant_id": j.tenant_id, "tenant_name": j.tenant_name, "managed": self.mdm_state is not None}]
+
+    def select_connected_account(self) -> Screen:
+        """Expand the (first) connected account under Access work or school."""
+        if self.screen.name != "access_work_or_school":
+            self.go_to(self.labels["awos"])
+        accounts = self.connected_accounts()
+        if not accounts:
+            raise ElementNotFound("<a connected account>", self.screen)
+        return self.click(accounts[0]["caption"])
+
+    def run(self, command: str) -> str:
+        """A command typed at the prompt: `dsregcmd /status`, `dsregcmd /leave`, `hostname`."""
+        words = command.strip().split()
+        norm = [w.lower() for w in words]
+        if not norm:
+            return ""
+        if norm[0] in ("dsregcmd", "dsregcmd.exe"):
+            if "/status" in norm:
+                return self.dsregcmd_status(elevated="/elevated" in norm)
+            if "/leave" in norm:
+                if self.join_state is not None:
+                    try:
+                        self._drs_delete(self.join_state)
+                    except DeviceError as exc:
+                        self.last_error = exc
+                    self._leave_locally()
+                return ""
+            return ("DSREGCMD switches\n  /? : Displays the help message for DSREGCMD\n"
+                    "  /status : Displays the device join status\n  /leave : Performs Hybrid Unjoin\n")
+        if norm[0] == "hostname":
+            return self.name + "\n"
+        # cmd.exe's own message for an unknown command
+        return (f"'{words[0]}' is not recognized as an internal or external command,\n"
+                "operable program or batch file.\n")
+
     def dsregcmd_status(self, *, elevated: bool = False) -> str:
         from .dsregcmd import render_status
 
@@ -688,9 +748,14 @@ class WindowsDevice:
 
     def _http(self, method: str, url: str, *, headers: dict[str, str] | None = None,
               form: dict[str, Any] | None = None, json_body: Any = None, cert: tuple[str, str] | None = None):
-        self.net.check(url)
         h = {"client-request-id": self._guid(), "return-client-request-id": "true"}
         h.update(headers or {})
+        endpoint = url.split("?", 1)[0]
+        try:
+            self.net.check(url)
+        except NetworkError as exc:
+            exc.detail = {"endpoint": endpoint, "correlation_id": h["client-request-id"]}
+            raise
         data: Any = None
         if form is not None:
             data = urlencode(form)
@@ -706,7 +771,9 @@ class WindowsDevice:
         try:
             resp = self.session.request(method, url, **kw)
         except requests.exceptions.RequestException as exc:
-            raise NetworkError(requests_exception_code(exc), str(exc)) from None
+            err = NetworkError(requests_exception_code(exc), str(exc))
+            err.detail = {"endpoint": endpoint, "correlation_id": h["client-request-id"]}
+            raise err from None
         self.http_log.append((method, url, resp.status_code))
         resp._emu_crid = h["client-request-id"]  # type: ignore[attr-defined]
         return resp
@@ -969,16 +1036,6 @@ def _aadsts_codes(text: str) -> list[int]:
     return [int(m) for m in re.findall(r"AADSTS(\d+)", text or "")]
 
 
-def crypto_first(description: str) -> str:
-    from .errors import first_line
-
-    return first_line(description)
-
-
-def crypto_hex(v: int) -> str:
-    return f"0x{v & 0xFFFFFFFF:08x}"
-
-
 def _tenant_name(discovery: dict[str, Any]) -> str:
     info = discovery.get("TenantInfo") or {}
     return info.get("DisplayName") or info.get("TenantName") or ""
@@ -989,8 +1046,11 @@ def _tenant_id(discovery: dict[str, Any]) -> str:
 
 
 def _method_label(method: str) -> str:
-    return {"sms": "Text me a code", "phoneAppOTP": "Use a verification code", "phone": "Call me",
+    # Sign-in page wording of each method (Microsoft sign-in page strings; "+X XXXXXXXX" omitted).
+    return {"sms": "Text", "OneWaySMS": "Text", "phoneAppOTP": "Use a verification code",
+            "PhoneAppOTP": "Use a verification code", "phone": "Call", "TwoWayVoiceMobile": "Call",
             "microsoftAuthenticator": "Approve a request on my Microsoft Authenticator app",
+            "PhoneAppNotification": "Approve a request on my Microsoft Authenticator app",
             "fido2": "Use a security key"}.get(method, method)
 
 

@@ -119,6 +119,9 @@ class World:
         self.refresh_tokens: dict[str, dict[str, Any]] = {}
         self.prts: dict[str, dict[str, Any]] = {}
         self.login_flows: dict[str, dict[str, Any]] = {}
+        #: Clock skew hints per device name, set through the server's control API (devices are
+        #: clients: a device started against the server reads its skew from here).
+        self.device_skews: dict[str, float] = {}
         self._cache: dict[str, Any] = {}
 
     # -- tenants -------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import unquote
 
@@ -189,17 +189,18 @@ class GraphContext:
             raise bad_json()
         return data
 
-    def entity(self, fragment: str, obj: dict[str, Any], select: list[str] | None = None) -> Response:
+    def entity(self, fragment: str, obj: dict[str, Any], select: list[str] | None = None,
+               keep: tuple[str, ...] = ()) -> Response:
         if select:
             frag = f"{fragment}({','.join(select)})/$entity"
         else:
             frag = f"{fragment}/$entity"
         out = {"@odata.context": self.context_url(frag)}
-        out.update(odata.select_fields(obj, select))
+        out.update(odata.select_fields(obj, select + [k for k in keep if k not in select] if select else None))
         return self.ok(out)
 
     def collection(self, fragment: str, spec: odata.ResourceSpec, items, serialize: Callable[[Any], dict],
-                   *, extra_filter=None, select_in_context: bool = True) -> Response:
+                   *, extra_filter=None, select_in_context: bool = True, keep: tuple[str, ...] = ()) -> Response:
         q = self.query
         select = odata.resolve_select(spec, q)
         page = odata.run_query(spec, q, items, extra_filter=extra_filter)
@@ -209,7 +210,8 @@ class GraphContext:
             out["@odata.count"] = page.count
         if page.next_offset is not None:
             out["@odata.nextLink"] = odata.next_link(self.request, page.next_offset)
-        out["value"] = [odata.select_fields(serialize(o), select) for o in page.items]
+        fields = select + [k for k in keep if k not in select] if select else None
+        out["value"] = [odata.select_fields(serialize(o), fields) for o in page.items]
         return self.ok(out)
 
 
@@ -308,10 +310,13 @@ def _dispatch(ctx) -> Response:
     version = segs[0]
     rest = "/" + (segs[1] if len(segs) > 1 else "")
     vlow = version.lower()
-    if vlow not in VERSIONS:
+    if vlow == "oidc":
+        version = "oidc"  # /oidc/userinfo has no version segment
+    elif vlow not in VERSIONS:
         # Inferred status: Graph's answer for a missing/unknown version segment (graph-intune.md §8.1).
         raise GraphError(400, "BadRequest", f"Invalid version: {version}" if version else "Invalid version.")
-    version = "v1.0" if vlow == "v1.0" else "beta"
+    else:
+        version = "v1.0" if vlow == "v1.0" else "beta"
     method_mismatch = False
     for ep in TABLE:
         m = ep.pattern.match(rest)
@@ -323,6 +328,9 @@ def _dispatch(ctx) -> Response:
             method_mismatch = True
             continue
         gctx = GraphContext(ctx, version, {k: v for k, v in m.groupdict().items() if v is not None}, rest)
+        low = rest.lower()
+        if (low == "/me" or low.startswith("/me/")) and gctx.caller.is_app:
+            raise GraphError(400, "BadRequest", "/me request is only valid with delegated authentication flow.")
         return ep.handler(gctx)
     if method_mismatch:
         raise GraphError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.")

@@ -14,6 +14,12 @@ Permissions (delegated scopes | application roles | directory roles a delegated 
 | GET groups, group, members | GroupMember.Read.All, Group.Read.All, Group.ReadWrite.All, Directory.Read.All, Directory.ReadWrite.All | same | any user |
 | GET subscribedSkus | Organization.Read.All, Directory.Read.All, Directory.ReadWrite.All, Organization.ReadWrite.All, LicenseAssignment.Read.All | Organization.Read.All, Directory.Read.All, Directory.ReadWrite.All, Organization.ReadWrite.All | any user |
 | GET organization | User.Read, Organization.Read.All, Directory.Read.All | Organization.Read.All, Directory.Read.All | any user |
+| GET directoryRoles[/id][/members] | RoleManagement.Read.Directory, RoleManagement.Read.All, Directory.Read.All | same | any user |
+| POST devices, POST/DELETE devices/{id}/registeredOwners/$ref | as PATCH device | as PATCH device | as PATCH device |
+| POST groups, DELETE groups/{id} | Group.ReadWrite.All, Directory.ReadWrite.All, Directory.AccessAsUser.All | Group.ReadWrite.All, Directory.ReadWrite.All | Global Admin, User Admin, Groups Admin, Intune Admin |
+| POST/DELETE groups/{id}/members/$ref | GroupMember.ReadWrite.All, Group.ReadWrite.All, Directory.ReadWrite.All, Directory.AccessAsUser.All | GroupMember.ReadWrite.All, Group.ReadWrite.All, Directory.ReadWrite.All | Global Admin, User Admin, Groups Admin, Intune Admin |
+| POST users/{id}/assignLicense | LicenseAssignment.ReadWrite.All, User.ReadWrite.All, Directory.ReadWrite.All, Directory.AccessAsUser.All | LicenseAssignment.ReadWrite.All, User.ReadWrite.All, Directory.ReadWrite.All | Global Admin, User Admin, License Admin |
+| GET /oidc/userinfo | any delegated token | (refused) | any user |
 """
 from __future__ import annotations
 
@@ -21,11 +27,11 @@ import re
 from typing import Any
 
 from ...world.events import device_target, record_audit
-from ...world.models import DirectoryDevice, User
+from ...world.models import KNOWN_SKUS, ROLE_TEMPLATES, DirectoryDevice, User
 from . import odata
 from .core import CDA, GA, IA, W365, GraphContext, Perm, route
 from .exceptions import GraphError, bad_request, not_found
-from .serializers import (DEVICE_SPEC, DIRECTORY_OBJECT_SPEC, EXTENSION_ATTRIBUTES, GROUP_SPEC, USER_SPEC,
+from .serializers import (DEVICE_SPEC, activated_roles, directory_role, directory_role_json, DIRECTORY_OBJECT_SPEC, EXTENSION_ATTRIBUTES, GROUP_SPEC, USER_SPEC,
                           device_full, device_json, directory_object, group_json, license_details,
                           organization_json, subscribed_skus, user_full, user_json)
 
@@ -111,21 +117,70 @@ def _object(ctx: GraphContext, oid: str):
     return t.users.get(oid) or t.devices.get(oid) or t.groups.get(oid)
 
 
+# -- $expand on navigation properties ----------------------------------------------------------------
+
+def _owner_list(t, d):
+    owner = t.users.get(d.owner_id) if d.owner_id else None
+    return [owner] if owner else []
+
+
+DEVICE_NAVS = {"registeredowners": ("registeredOwners", _owner_list),
+               "registeredusers": ("registeredUsers", _owner_list),
+               "memberof": ("memberOf", lambda t, d: t.groups_of(d.id))}
+USER_NAVS = {"registereddevices": ("registeredDevices", lambda t, u: t.devices_owned_by(u.id)),
+             "owneddevices": ("ownedDevices", lambda t, u: t.devices_owned_by(u.id)),
+             "memberof": ("memberOf", lambda t, u: _user_memberships(t, u))}
+GROUP_NAVS = {"members": ("members", lambda t, g: [o for o in (t.users.get(m) or t.devices.get(m) or t.groups.get(m)
+                                                             for m in g.members) if o is not None])}
+
+
+def _user_memberships(t, u: User) -> list[Any]:
+    return [*t.groups_of(u.id), *(directory_role(t, r) for r in u.roles)]
+
+
+def _expansions(ctx: GraphContext, navs: dict, type_name: str) -> list[tuple[str, Any]]:
+    out = []
+    for e in ctx.query.expand:
+        base = e.split("(")[0].strip()
+        if base.lower() not in navs:
+            raise GraphError(400, "BadRequest", f"Could not find a property named '{base}' on type "
+                                                f"'microsoft.graph.{type_name}'.")
+        out.append(navs[base.lower()])
+    if out and ctx.query.advanced:
+        # Inferred text: $expand is not supported with advanced queries (GD aad-advanced-queries).
+        raise GraphError(400, "Request_UnsupportedQuery", "Unsupported query.")
+    if len(out) > 1:
+        # Graph directory objects allow one expanded navigation property per request.
+        raise GraphError(400, "Request_UnsupportedQuery", "Only one navigation property can be expanded.")
+    return out
+
+
+def _expanding(ctx: GraphContext, serialize, navs: dict, type_name: str):
+    exps = _expansions(ctx, navs, type_name)
+    if not exps:
+        return serialize, ()
+    t = ctx.tenant
+
+    def ser(o):
+        out = serialize(o)
+        for name, fn in exps:
+            out[name] = [directory_object(t, x) for x in fn(t, o)]
+        return out
+    return ser, tuple(name for name, _ in exps)
+
+
 def _dobj_collection(ctx: GraphContext, fragment: str, objs: list[Any]) -> Any:
     t = ctx.tenant
     return ctx.collection(fragment, DIRECTORY_OBJECT_SPEC, objs, lambda o: directory_object(t, o))
-
-
-def _user_fragment(ctx: GraphContext, u: User, nav: str) -> str:
-    return f"users('{u.id}')/{nav}" if "uid" in ctx.params else f"users('{u.id}')/{nav}"
 
 
 # -- devices -----------------------------------------------------------------------------------------
 
 def _device_entity(ctx: GraphContext, d: DirectoryDevice):
     select = odata.resolve_select(DEVICE_SPEC, ctx.query)
-    obj = device_full(d, ctx.version) if select else device_json(d, ctx.version)
-    return ctx.entity("devices", obj, select)
+    ser, keep = _expanding(ctx, (lambda x: device_full(x, ctx.version)) if select
+                           else (lambda x: device_json(x, ctx.version)), DEVICE_NAVS, "device")
+    return ctx.entity("devices", ser(d), select, keep)
 
 
 @route("GET", "devices")
@@ -134,7 +189,8 @@ def list_devices(ctx: GraphContext):
     t = ctx.tenant
     select = odata.resolve_select(DEVICE_SPEC, ctx.query)
     ser = (lambda d: device_full(d, ctx.version)) if select else (lambda d: device_json(d, ctx.version))
-    return ctx.collection("devices", DEVICE_SPEC, t.devices.values(), ser)
+    ser, keep = _expanding(ctx, ser, DEVICE_NAVS, "device")
+    return ctx.collection("devices", DEVICE_SPEC, t.devices.values(), ser, keep=keep)
 
 
 @route("GET", "devices/$count")
@@ -245,9 +301,7 @@ def _audit_app(ctx: GraphContext) -> dict[str, Any] | None:
 def device_owners(ctx: GraphContext):
     ctx.require(DEVICE_READ)
     d = _device(ctx)
-    nav = "registeredOwners" if ctx.path.rstrip("/").lower().endswith("registeredowners") else "registeredUsers"
-    owner = ctx.tenant.users.get(d.owner_id) if d.owner_id else None
-    return _dobj_collection(ctx, f"directoryObjects", [owner] if owner else [])
+    return _dobj_collection(ctx, "directoryObjects", _owner_list(ctx.tenant, d))
 
 
 @route("GET", "devices/{id}/memberOf")
@@ -263,18 +317,17 @@ def device_member_of(ctx: GraphContext):
 
 def _user_entity(ctx: GraphContext, u: User):
     select = odata.resolve_select(USER_SPEC, ctx.query)
-    obj = user_full(u) if select else user_json(u)
-    if "uid" not in ctx.params:
-        # /me answers with the users entity set context, as the real service does.
-        return ctx.entity("users", obj, select)
-    return ctx.entity("users", obj, select)
+    ser, keep = _expanding(ctx, user_full if select else user_json, USER_NAVS, "user")
+    # /me answers with the users entity set context, as the real service does.
+    return ctx.entity("users", ser(u), select, keep)
 
 
 @route("GET", "users")
 def list_users(ctx: GraphContext):
     ctx.require(USER_READ)
     select = odata.resolve_select(USER_SPEC, ctx.query)
-    return ctx.collection("users", USER_SPEC, ctx.tenant.users.values(), user_full if select else user_json)
+    ser, keep = _expanding(ctx, user_full if select else user_json, USER_NAVS, "user")
+    return ctx.collection("users", USER_SPEC, ctx.tenant.users.values(), ser, keep=keep)
 
 
 @route("GET", "users/$count")
@@ -319,7 +372,7 @@ def user_licenses(ctx: GraphContext):
 def user_member_of(ctx: GraphContext):
     ctx.require(MEMBEROF_READ, subject_user_id=_subject_user_id(ctx))
     u = _user(ctx)
-    return _dobj_collection(ctx, "directoryObjects", ctx.tenant.groups_of(u.id))
+    return _dobj_collection(ctx, "directoryObjects", _user_memberships(ctx.tenant, u))
 
 
 # -- groups ------------------------------------------------------------------------------------------
@@ -327,7 +380,8 @@ def user_member_of(ctx: GraphContext):
 @route("GET", "groups")
 def list_groups(ctx: GraphContext):
     ctx.require(GROUP_READ)
-    return ctx.collection("groups", GROUP_SPEC, ctx.tenant.groups.values(), group_json)
+    ser, keep = _expanding(ctx, group_json, GROUP_NAVS, "group")
+    return ctx.collection("groups", GROUP_SPEC, ctx.tenant.groups.values(), ser, keep=keep)
 
 
 @route("GET", "groups/$count")
@@ -347,7 +401,8 @@ def _group(ctx: GraphContext):
 def get_group(ctx: GraphContext):
     ctx.require(GROUP_READ)
     select = odata.resolve_select(GROUP_SPEC, ctx.query)
-    return ctx.entity("groups", group_json(_group(ctx)), select)
+    ser, keep = _expanding(ctx, group_json, GROUP_NAVS, "group")
+    return ctx.entity("groups", ser(_group(ctx)), select, keep)
 
 
 @route("GET", "groups/{gid}/members")
@@ -387,3 +442,277 @@ def get_org(ctx: GraphContext):
     if ctx.params["oid"].lower() != ctx.tenant.id:
         raise not_found(ctx.params["oid"])
     return ctx.entity("organization", organization_json(ctx.tenant), ctx.query.select)
+
+
+# -- directory roles ---------------------------------------------------------------------------------
+
+ROLE_READ = Perm(("RoleManagement.Read.Directory", "RoleManagement.Read.All", "RoleManagement.ReadWrite.Directory",
+                  *DIR_READ),
+                 ("RoleManagement.Read.Directory", "RoleManagement.Read.All", "RoleManagement.ReadWrite.Directory",
+                  *DIR_READ_APP))
+
+
+@route("GET", "directoryRoles")
+def list_roles(ctx: GraphContext):
+    """Only activated roles are listed; directoryRoles do not page (GD concepts/paging.md)."""
+    ctx.require(ROLE_READ)
+    roles = activated_roles(ctx.tenant)
+    return ctx.ok({"@odata.context": ctx.context_url("directoryRoles"),
+                   "value": [odata.select_fields(directory_role_json(r), ctx.query.select) for r in roles]})
+
+
+def _role(ctx: GraphContext):
+    key = ctx.params["rid"].lower()
+    for r in activated_roles(ctx.tenant):
+        if key in (r.id, r.template_id):
+            return r
+    raise not_found(ctx.params["rid"])
+
+
+@route("GET", "directoryRoles(roleTemplateId='{rid}')")
+@route("GET", "directoryRoles/{rid}")
+def get_role(ctx: GraphContext):
+    ctx.require(ROLE_READ)
+    return ctx.entity("directoryRoles", directory_role_json(_role(ctx)), ctx.query.select)
+
+
+@route("GET", "directoryRoles/{rid}/members")
+@route("GET", "directoryRoles(roleTemplateId='{rid}')/members")
+def role_members(ctx: GraphContext):
+    ctx.require(ROLE_READ)
+    r = _role(ctx)
+    members = [u for u in ctx.tenant.users.values() if r.template_id in u.roles]
+    return _dobj_collection(ctx, "directoryObjects", members)
+
+
+# -- OpenID Connect userinfo (the v2 metadata's userinfo_endpoint) ---------------------------------------
+
+@route("GET", "userinfo", versions=("oidc",))
+@route("POST", "userinfo", versions=("oidc",))
+def userinfo(ctx: GraphContext):
+    c = ctx.caller
+    if c.is_app or c.user is None:
+        # Inferred: userinfo needs a delegated token of a user of the tenant.
+        raise GraphError(401, "InvalidAuthenticationToken", "Access token validation failure.")
+    u = c.user
+    out = {"sub": c.claims.get("sub"), "name": u.display_name, "family_name": u.surname or None,
+           "given_name": u.given_name or None, "picture": "https://graph.microsoft.com/v1.0/me/photo/$value",
+           "email": u.mail}
+    return ctx.ok(out)
+
+
+# -- writes: devices, registered owners, groups, group members, licences --------------------------------
+
+GROUPS_ADMIN = "fdd7a751-b60b-444a-984c-02652fe8fa1c"
+USER_ADMIN = ROLE_TEMPLATES["User Administrator"]
+LICENSE_ADMIN = ROLE_TEMPLATES["License Administrator"]
+
+DEVICE_CREATE = Perm(("Directory.AccessAsUser.All", "Device.ReadWrite.All", "Directory.ReadWrite.All"),
+                     ("Device.ReadWrite.All", "Directory.ReadWrite.All"), roles=(CDA, IA, W365, GA))
+GROUP_WRITE = Perm(("Group.ReadWrite.All", "Directory.ReadWrite.All", "Directory.AccessAsUser.All"),
+                   ("Group.ReadWrite.All", "Directory.ReadWrite.All"), roles=(GA, USER_ADMIN, GROUPS_ADMIN, IA))
+MEMBER_WRITE = Perm(("GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All",
+                     "Directory.AccessAsUser.All"),
+                    ("GroupMember.ReadWrite.All", "Group.ReadWrite.All", "Directory.ReadWrite.All"),
+                    roles=(GA, USER_ADMIN, GROUPS_ADMIN, IA))
+LICENSE_WRITE = Perm(("LicenseAssignment.ReadWrite.All", "User.ReadWrite.All", "Directory.ReadWrite.All",
+                      "Directory.AccessAsUser.All"),
+                     ("LicenseAssignment.ReadWrite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
+                     roles=(GA, USER_ADMIN, LICENSE_ADMIN))
+
+
+def _ref_id(ctx: GraphContext) -> str:
+    body = ctx.body_object()
+    ref = body.get("@odata.id")
+    if not isinstance(ref, str) or not ref.strip():
+        raise GraphError(400, "BadRequest", "Invalid request body: the reference '@odata.id' is missing.")
+    oid = ref.rstrip("/").rsplit("/", 1)[-1]
+    if "(" in oid:
+        oid = oid.split("(", 1)[1].strip("')\"")
+    return oid
+
+
+def _required(body: dict[str, Any], props: tuple[str, ...], resource: str) -> None:
+    for p in props:
+        if body.get(p) in (None, ""):
+            # Inferred text, in the directory's style for a missing required property.
+            raise bad_request(f"Invalid value specified for property '{p}' of resource '{resource}'.")
+
+
+@route("POST", "devices")
+def create_device(ctx: GraphContext):
+    ctx.require(DEVICE_CREATE)
+    body = ctx.body_object()
+    _required(body, ("accountEnabled", "deviceId", "displayName", "operatingSystem", "operatingSystemVersion"),
+              "Device")
+    alt = body.get("alternativeSecurityIds")
+    if not isinstance(alt, list) or not alt:
+        raise bad_request("Invalid value specified for property 'alternativeSecurityIds' of resource 'Device'.")
+    dev_id = str(body["deviceId"]).lower()
+    if not GUID.match(dev_id):
+        raise bad_request("Invalid value specified for property 'deviceId' of resource 'Device'.")
+    t = ctx.tenant
+    if t.device_by_device_id(dev_id) is not None:
+        raise bad_request("Another object with the same value for property deviceId already exists.")
+    d = DirectoryDevice(id=ctx.world.ids.guid(), device_id=dev_id, display_name=str(body["displayName"]),
+                        operating_system=str(body["operatingSystem"]),
+                        operating_system_version=str(body["operatingSystemVersion"]),
+                        account_enabled=bool(body["accountEnabled"]),
+                        trust_type=body.get("trustType") if body.get("trustType") in ("AzureAd", "Workplace",
+                                                                                       "ServerAd") else "Workplace",
+                        registration_time=ctx.world.clock.now(),
+                        physical_ids=[str(p) for p in body.get("physicalIds") or []],
+                        profile_type=body.get("profileType") or "RegisteredDevice")
+    with ctx.world.lock:
+        t.devices[d.id] = d
+    record_audit(ctx.world, t, activity="Add device", category="Device", service="Core Directory",
+                 operation_type="Add", initiated_by=ctx.caller.user, targets=[device_target(d)], app=_audit_app(ctx))
+    out = {"@odata.context": ctx.context_url("devices/$entity")}
+    out.update(device_json(d, ctx.version))
+    return ctx.ok(out, 201)
+
+
+@route("POST", "devices/{id}/registeredOwners/$ref")
+@route("POST", "devices/{id}/registeredUsers/$ref")
+def add_device_owner(ctx: GraphContext):
+    ctx.require(DEVICE_WRITE)
+    d = _device(ctx)
+    uid = _ref_id(ctx)
+    u = ctx.tenant.users.get(uid)
+    if u is None:
+        raise not_found(uid)
+    if d.owner_id == u.id:
+        raise bad_request("One or more added object references already exist for the following modified "
+                          "properties: 'registeredOwners'.")
+    if d.owner_id is not None:
+        # "currently only one owner" (GD device.md)
+        raise bad_request("The device already has a registered owner.")
+    d.owner_id = u.id
+    record_audit(ctx.world, ctx.tenant, activity="Add registered owner to device", category="Device",
+                 service="Core Directory", operation_type="Assign", initiated_by=ctx.caller.user,
+                 targets=[device_target(d)], app=_audit_app(ctx))
+    return ctx.no_content()
+
+
+@route("DELETE", "devices/{id}/registeredOwners/{uid}/$ref")
+@route("DELETE", "devices/{id}/registeredUsers/{uid}/$ref")
+def remove_device_owner(ctx: GraphContext):
+    ctx.require(DEVICE_WRITE)
+    d = _device(ctx)
+    if d.owner_id != ctx.params["uid"]:
+        raise not_found(ctx.params["uid"])
+    d.owner_id = None
+    record_audit(ctx.world, ctx.tenant, activity="Remove registered owner from device", category="Device",
+                 service="Core Directory", operation_type="Unassign", initiated_by=ctx.caller.user,
+                 targets=[device_target(d)], app=_audit_app(ctx))
+    return ctx.no_content()
+
+
+@route("POST", "groups")
+def create_group(ctx: GraphContext):
+    ctx.require(GROUP_WRITE)
+    body = ctx.body_object()
+    _required(body, ("displayName", "mailNickname"), "Group")
+    if "mailEnabled" not in body or "securityEnabled" not in body:
+        raise bad_request("Invalid value specified for property 'mailEnabled' of resource 'Group'."
+                          if "mailEnabled" not in body else
+                          "Invalid value specified for property 'securityEnabled' of resource 'Group'.")
+    g = ctx.world.add_group(ctx.tenant, str(body["displayName"]))
+    g.mail_nickname = str(body["mailNickname"])
+    g.description = body.get("description")
+    g.security_enabled = bool(body.get("securityEnabled"))
+    for ref in body.get("members@odata.bind") or []:
+        oid = str(ref).rstrip("/").rsplit("/", 1)[-1]
+        if _object(ctx, oid) is None:
+            raise not_found(oid)
+        g.members.append(oid)
+    record_audit(ctx.world, ctx.tenant, activity="Add group", category="GroupManagement", service="Core Directory",
+                 operation_type="Add", initiated_by=ctx.caller.user,
+                 targets=[{"id": g.id, "displayName": g.display_name, "type": "Group", "userPrincipalName": None,
+                           "groupType": "securityGroup", "modifiedProperties": []}])
+    out = {"@odata.context": ctx.context_url("groups/$entity")}
+    out.update(group_json(g))
+    return ctx.ok(out, 201)
+
+
+@route("DELETE", "groups/{gid}")
+def delete_group(ctx: GraphContext):
+    ctx.require(GROUP_WRITE)
+    g = _group(ctx)
+    t = ctx.tenant
+    with ctx.world.lock:
+        t.groups.pop(g.id, None)
+        for pol in t.mdm_policies.values():
+            if g.id in (pol.get("includedGroups") or []):
+                pol["includedGroups"].remove(g.id)
+    return ctx.no_content()
+
+
+@route("POST", "groups/{gid}/members/$ref")
+def add_member(ctx: GraphContext):
+    ctx.require(MEMBER_WRITE)
+    g = _group(ctx)
+    oid = _ref_id(ctx)
+    if _object(ctx, oid) is None:
+        raise not_found(oid)
+    if oid in g.members:
+        raise bad_request("One or more added object references already exist for the following modified "
+                          "properties: 'members'.")
+    with ctx.world.lock:
+        g.members.append(oid)
+    return ctx.no_content()
+
+
+@route("DELETE", "groups/{gid}/members/{mid}/$ref")
+def remove_member(ctx: GraphContext):
+    ctx.require(MEMBER_WRITE)
+    g = _group(ctx)
+    mid = ctx.params["mid"]
+    if mid not in g.members:
+        raise not_found(mid)
+    with ctx.world.lock:
+        g.members.remove(mid)
+    return ctx.no_content()
+
+
+@route("POST", "users/{uid}/assignLicense")
+@route("POST", "me/assignLicense")
+def assign_license(ctx: GraphContext):
+    ctx.require(LICENSE_WRITE)
+    u = _user(ctx)
+    body = ctx.body_object()
+    add, remove = body.get("addLicenses"), body.get("removeLicenses")
+    if not isinstance(add, list) or not isinstance(remove, list):
+        raise bad_request("Invalid value specified for property 'addLicenses' of resource 'User'."
+                          if not isinstance(add, list) else
+                          "Invalid value specified for property 'removeLicenses' of resource 'User'.")
+    by_id = {s.sku_id: part for part, s in KNOWN_SKUS.items()}
+    t = ctx.tenant
+    if add and not u.usage_location:
+        raise bad_request("License assignment cannot be done for user with invalid usage location.")
+    new = list(u.licenses)
+    for sku_id in remove:
+        part = by_id.get(str(sku_id).lower())
+        if part is None or part not in new:
+            raise bad_request("User does not have a corresponding license.")
+        new.remove(part)
+    for item in add:
+        sku_id = str((item or {}).get("skuId", "")).lower()
+        part = by_id.get(sku_id)
+        if part is None or part not in t.subscriptions:
+            raise bad_request(f"License {sku_id} does not correspond to a valid company License.")
+        if part in new:
+            continue
+        used = sum(1 for x in t.users.values() if part in x.licenses)
+        if used >= t.subscriptions[part]:
+            raise bad_request(f"Subscription with SKU {sku_id} does not have any available licenses.")
+        new.append(part)
+    with ctx.world.lock:
+        u.licenses = new
+    record_audit(ctx.world, t, activity="Change user license", category="UserManagement", service="Core Directory",
+                 operation_type="Update", initiated_by=ctx.caller.user,
+                 targets=[{"id": u.id, "displayName": None, "type": "User", "userPrincipalName": u.user_principal_name,
+                           "groupType": None, "modifiedProperties": []}])
+    out = {"@odata.context": ctx.context_url("users/$entity")}
+    out.update(user_json(u))
+    return ctx.ok(out)

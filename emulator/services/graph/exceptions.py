@@ -47,6 +47,9 @@ class GraphError(ServiceError):
     def body(self, ctx) -> dict[str, Any]:
         date = ctx.world.clock.now().strftime("%Y-%m-%dT%H:%M:%S")
         inner = dict(self.inner)
+        if self.status == 429 and self.code == "TooManyRequests" and not inner:
+            # GD concepts/throttling.md: the inner error repeats the status.
+            inner = {"code": "429", "status": "429", "message": "Please retry after"}
         inner.update({"date": date, "request-id": ctx.request_id, "client-request-id": client_request_id(ctx)})
         return {"error": {"code": self.code, "message": self.message, "innerError": inner}}
 

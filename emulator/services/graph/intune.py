@@ -6,7 +6,7 @@ Errors here speak Intune's dialect (a JSON string inside `message`, graph-intune
 |---|---|---|
 | GET deviceManagement/managedDevices[/id], users/{id}/managedDevices | DeviceManagementManagedDevices.Read.All, .ReadWrite.All | Global Admin, Intune Admin, Global Reader, Helpdesk Admin, Windows 365 Admin |
 | DELETE managedDevices/{id} | DeviceManagementManagedDevices.ReadWrite.All | Global Admin, Intune Admin |
-| POST managedDevices/{id}/syncDevice | DeviceManagementManagedDevices.PrivilegedOperations.All | Global Admin, Intune Admin, Helpdesk Admin |
+| POST managedDevices/{id}/syncDevice, retire, wipe, rebootNow, remoteLock, shutDown | DeviceManagementManagedDevices.PrivilegedOperations.All | Global Admin, Intune Admin, Helpdesk Admin |
 | GET deviceEnrollmentConfigurations... | DeviceManagementServiceConfig.Read.All, .ReadWrite.All | Global Admin, Intune Admin, Global Reader |
 | POST/PATCH/DELETE/assign/setPriority | DeviceManagementServiceConfig.ReadWrite.All | Global Admin, Intune Admin |
 """
@@ -18,7 +18,7 @@ from typing import Any
 from ...world.clock import iso_z
 from . import odata
 from .core import GA, GR, HDA, IA, W365, GraphContext, Perm, route
-from .directory import _user, _subject_user_id
+from .directory import _user
 from .exceptions import IntuneError
 from .serializers import MANAGED_DEVICE_SPEC, managed_device_json
 
@@ -50,10 +50,8 @@ def _not_found(ctx: GraphContext) -> IntuneError:
 def list_managed(ctx: GraphContext):
     ctx.require(MD_READ, intune=True)
     _intune_on(ctx)
-    v = ctx.version
     return ctx.collection("deviceManagement/managedDevices", MANAGED_DEVICE_SPEC,
-                          list(ctx.tenant.managed_devices.values()), lambda m: managed_device_json(m, v),
-                          select_in_context=True)
+                          list(ctx.tenant.managed_devices.values()), lambda m: _md_json(ctx, m))
 
 
 @route("GET", "me/managedDevices")
@@ -61,9 +59,14 @@ def list_managed(ctx: GraphContext):
 def user_managed(ctx: GraphContext):
     ctx.require(MD_READ, intune=True)
     u = _user(ctx)
-    v = ctx.version
     return ctx.collection(f"users('{u.id}')/managedDevices", MANAGED_DEVICE_SPEC, ctx.tenant.managed_devices_of(u.id),
-                          lambda m: managed_device_json(m, v))
+                          lambda m: _md_json(ctx, m))
+
+
+def _md_json(ctx: GraphContext, m) -> dict[str, Any]:
+    out = managed_device_json(m, ctx.version)
+    out["deviceActionResults"] = action_results(ctx, m)
+    return out
 
 
 def _md(ctx: GraphContext):
@@ -78,7 +81,7 @@ def get_managed(ctx: GraphContext):
     ctx.require(MD_READ, intune=True)
     _intune_on(ctx)
     m = _md(ctx)
-    return ctx.entity("deviceManagement/managedDevices", managed_device_json(m, ctx.version),
+    return ctx.entity("deviceManagement/managedDevices", _md_json(ctx, m),
                       odata.resolve_select(MANAGED_DEVICE_SPEC, ctx.query))
 
 
@@ -349,3 +352,44 @@ def set_priority(ctx: GraphContext):
         for i, c in enumerate(same, 1):
             c["priority"] = i
     return ctx.no_content()
+
+
+# -- remote actions -------------------------------------------------------------------------------------
+
+def _actions(ctx: GraphContext) -> dict[str, list[dict[str, Any]]]:
+    """deviceActionResults per managed device id (the model keeps none; held by the world)."""
+    return ctx.world.cached(f"graph:device_actions:{ctx.tenant.id}", dict)
+
+
+def _record_action(ctx: GraphContext, m, name: str) -> None:
+    now = iso_z(ctx.world.clock.now())
+    with ctx.world.lock:
+        results = _actions(ctx).setdefault(m.id, [])
+        results[:] = [r for r in results if r["actionName"] != name]
+        results.append({"actionName": name, "actionState": "pending", "startDateTime": now,
+                        "lastUpdatedDateTime": now})
+
+
+@route("POST", "deviceManagement/managedDevices/{mdid}/retire")
+@route("POST", "deviceManagement/managedDevices/{mdid}/wipe")
+@route("POST", "deviceManagement/managedDevices/{mdid}/rebootNow")
+@route("POST", "deviceManagement/managedDevices/{mdid}/remoteLock")
+@route("POST", "deviceManagement/managedDevices/{mdid}/shutDown")
+def device_action(ctx: GraphContext):
+    ctx.require(MD_ACTION, intune=True)
+    _intune_on(ctx)
+    m = _md(ctx)
+    name = ctx.path.rstrip("/").rsplit("/", 1)[-1]
+    if name.lower() == "wipe" and ctx.request.body:
+        body = ctx.body_object()
+        for k in ("keepEnrollmentData", "keepUserData", "persistEsimDataPlan"):
+            if k in body and not isinstance(body[k], bool):
+                raise IntuneError(400, "BadRequest", f"Invalid value for parameter '{k}'.")
+    canon = {"retire": "retire", "wipe": "wipe", "rebootnow": "rebootNow", "remotelock": "remoteLock",
+             "shutdown": "shutDown"}[name.lower()]
+    _record_action(ctx, m, canon)
+    return ctx.no_content()
+
+
+def action_results(ctx: GraphContext, m) -> list[dict[str, Any]]:
+    return [dict(r) for r in _actions(ctx).get(m.id, [])]

@@ -13,7 +13,7 @@ import datetime as _dt
 import itertools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 from urllib.parse import quote
 
 from .exceptions import GraphError, bad_request
@@ -311,7 +311,6 @@ def compile_filter(spec: ResourceSpec, node: Node, advanced: bool) -> Callable[[
             op = {"startswith": "startsWith", "endswith": "endsWith"}.get(fname)
             if op is None:
                 if fname == "contains":
-                    _, prop = spec.prop(n.prop)
                     raise _unsupported(spec, spec.prop(n.prop)[0])
                 raise GraphError(400, "BadRequest", f"An unknown function with name '{n.op}' was found. This may "
                                                     "also be a function import or a key lookup on a navigation "

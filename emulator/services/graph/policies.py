@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ...world.clock import iso_z
 from ...world.events import record_audit
 from ...world.policy import ALL, ENUMERATED, NONE
 from ...world.world import DEFAULT_DRP_DESCRIPTION
@@ -267,9 +266,7 @@ def _ca(ctx: GraphContext) -> dict[str, Any]:
     for p in ctx.tenant.conditional_access_policies:
         if p.get("id") == pid:
             return p
-    raise GraphError(404, "ResourceNotFound" if False else "Request_ResourceNotFound",
-                     f"Resource '{pid}' does not exist or one of its queried reference-property objects are not "
-                     "present.")
+    raise not_found(pid)
 
 
 _CA_SPEC = odata.ResourceSpec(

@@ -9,7 +9,10 @@ from operator import attrgetter
 from typing import Any
 
 from ...world.clock import iso_z
-from ...world.models import (KNOWN_SKUS, DirectoryDevice, Group, ManagedDevice, Tenant, User)
+import uuid
+from dataclasses import dataclass
+
+from ...world.models import (KNOWN_SKUS, ROLE_TEMPLATES, DirectoryDevice, Group, ManagedDevice, Tenant, User)
 from .odata import Prop, ResourceSpec
 
 
@@ -242,8 +245,42 @@ GROUP_SPEC = ResourceSpec(
 )
 
 
+_ROLE_NAMES = {v: k for k, v in ROLE_TEMPLATES.items()}
+
+
+@dataclass
+class DirectoryRole:
+    """An activated directory role of a tenant (`#microsoft.graph.directoryRole`)."""
+
+    id: str
+    template_id: str
+    display_name: str
+
+
+def directory_role(tenant: Tenant, template_id: str) -> DirectoryRole:
+    # Inferred: an activated role's object id differs per tenant; we derive a stable one.
+    rid = str(uuid.uuid5(uuid.UUID(tenant.id), f"directoryRole:{template_id}"))
+    return DirectoryRole(rid, template_id, _ROLE_NAMES.get(template_id, "Directory role"))
+
+
+def directory_role_json(r: DirectoryRole) -> dict[str, Any]:
+    return {"id": r.id, "deletedDateTime": None, "description": f"{r.display_name} role.",
+            "displayName": r.display_name, "roleTemplateId": r.template_id}
+
+
+def activated_roles(tenant: Tenant) -> list[DirectoryRole]:
+    seen: dict[str, DirectoryRole] = {}
+    for u in tenant.users.values():
+        for tid in u.roles:
+            if tid not in seen:
+                seen[tid] = directory_role(tenant, tid)
+    return list(seen.values())
+
+
 def directory_object(tenant: Tenant, obj: Any) -> dict[str, Any]:
     """A member of a directoryObject collection, with its @odata.type."""
+    if isinstance(obj, DirectoryRole):
+        return {"@odata.type": "#microsoft.graph.directoryRole", **directory_role_json(obj)}
     if isinstance(obj, DirectoryDevice):
         return {"@odata.type": "#microsoft.graph.device", **device_json(obj)}
     if isinstance(obj, User):
