@@ -11,3 +11,4 @@ from .fixtures import *  # noqa: F401,F403
 from .tenant_steps import *  # noqa: F401,F403
 from .device_steps import *  # noqa: F401,F403
 from .check_steps import *  # noqa: F401,F403
+from .vocabulary_steps import *  # noqa: F401,F403

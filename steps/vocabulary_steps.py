@@ -1,0 +1,1 @@
+"""More phrasings of the guide's actions and checks (variants, tenant settings, troubleshooting)."""
