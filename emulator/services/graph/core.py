@@ -8,7 +8,9 @@ wrong methods the real 405, never the router's NotEmulated.
 from __future__ import annotations
 
 import json
+import logging
 import re
+import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import unquote
@@ -18,6 +20,8 @@ from ...world.models import GRAPH_APP_ID, GRAPH_RESOURCE, ROLE_TEMPLATES, Tenant
 from ..identity.tokens import TokenInvalid, validate_access_token
 from . import odata
 from .exceptions import GraphError, IntuneError, bad_json, denied, segment_not_found, standard_headers
+
+log = logging.getLogger("emulator.graph")
 
 AUDIENCES = (GRAPH_RESOURCE, GRAPH_APP_ID)
 VERSIONS = ("v1.0", "beta")
@@ -302,6 +306,13 @@ def dispatch(ctx) -> Response:
         return _dispatch(ctx)
     except GraphError as err:
         return err.to_response(ctx)
+    except Exception:  # an emulator bug: answer in Graph's shape (tests re-raise it)
+        if getattr(ctx.world, "raise_server_errors", False):
+            raise
+        log.error("graph handler failed for %s %s: %s", ctx.request.method, ctx.request.path,
+                  traceback.format_exc())
+        return GraphError(500, "generalException", "An internal server error occurred. entra-emu logged the "
+                                                   "details.").to_response(ctx)
 
 
 def _dispatch(ctx) -> Response:
