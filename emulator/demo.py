@@ -34,11 +34,11 @@ def walk_join(n, device: WindowsDevice, upn: str, password: str, *, mfa: str = "
     device.click("Next")
     if show:
         n.screen(device.screen)
-    if device.screen.name == "password":
+    if device.screen.name == "signin_password":
         n.action("Enter the password and click Sign in")
         device.type(password)
         device.click("Sign in")
-        if show or device.screen.name == "error":
+        if show or device.screen.name in ("error", "signin_error"):
             n.screen(device.screen)
     if device.screen.name == "mfa":
         if mfa == "approve":
@@ -52,7 +52,7 @@ def walk_join(n, device: WindowsDevice, upn: str, password: str, *, mfa: str = "
     if device.screen.name == "all_set":
         _do(n, device, "Click Done", device.click, "Done", show=False)
         return True
-    if device.screen.name != "error":
+    if device.screen.name not in ("error", "signin_error"):
         n.screen(device.screen)
     return False
 
@@ -60,6 +60,13 @@ def walk_join(n, device: WindowsDevice, upn: str, password: str, *, mfa: str = "
 def _setup_happy(world: World) -> dict[str, Any]:
     tenant = world.create_tenant("Contoso", "contoso.com")
     user = world.add_user(tenant, "adele.vance@contoso.com", password=DEMO_PASSWORD, display_name="Adele Vance")
+    # Microsoft's recommended set-up: a Conditional Access policy asking for MFA on the
+    # "Register or join devices" user action, so the join shows the MFA prompt.
+    tenant.conditional_access_policies.append({
+        "id": world.ids.guid(), "displayName": "Require MFA to register or join devices", "state": "enabled",
+        "conditions": {"users": {"includeUsers": ["All"]},
+                       "applications": {"includeUserActions": ["urn:user:registerdevice"]}},
+        "grantControls": {"operator": "OR", "builtInControls": ["mfa"]}})
     return {"tenant": tenant, "user": user, "password": DEMO_PASSWORD, "device": {}}
 
 

@@ -199,3 +199,24 @@ def test_remote_actions(env):
                    token=env.token(scopes=MD_READ)).json()
     assert {(a["actionName"], a["actionState"]) for a in got["deviceActionResults"]} == {("retire", "pending"),
                                                                                          ("wipe", "pending")}
+
+
+def test_sign_ins_need_premium_and_hide_report_only_results(env):
+    from emulator.world.policy import CaOutcome
+
+    ca = CaOutcome(applied=[{"id": "p1", "displayName": "Report MFA", "enforcedGrantControls": ["Require multifactor "
+                             "authentication"], "enforcedSessionControls": [], "result": "reportOnlyFailure"}])
+    record_sign_in(env.world, env.tenant, user=env.user, app_id="a", app_display_name="App", resource_id="r",
+                   resource_display_name="R", ca=ca)
+    tok = env.token(scopes=LOGS)
+    s = env.call("GET", "/v1.0/auditLogs/signIns", token=tok).json()["value"][0]
+    assert s["appliedConditionalAccessPolicies"][0]["result"] == "unknownFutureValue"
+    s = env.call("GET", "/v1.0/auditLogs/signIns", token=tok,
+                 headers={"Prefer": "include-unknown-enum-members"}).json()["value"][0]
+    assert s["appliedConditionalAccessPolicies"][0]["result"] == "reportOnlyFailure"
+    env.tenant.subscriptions = {"ENTERPRISEPREMIUM": 10}
+    r = env.call("GET", "/v1.0/auditLogs/signIns", token=tok)
+    assert r.status == 403
+    assert err(r) == ("Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                      "Neither tenant is B2C or tenant doesn't have premium license")
+    assert env.call("GET", "/v1.0/auditLogs/directoryAudits", token=tok).status == 200

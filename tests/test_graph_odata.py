@@ -168,3 +168,18 @@ def test_large_tenant_filtered_page_is_fast():
     body = r.json()
     assert len(body["value"]) == 100 and "@odata.nextLink" in body
     assert best < 0.1, f"filtered page took {best * 1000:.1f} ms"
+
+
+def test_lambda_filters(env):
+    env.devices[0].physical_ids = ["[ZTDID]:abc123", "[HWID]:h:6966"]
+    env.devices[1].physical_ids = ["[USER-GID]:x:1"]
+    assert names(env, "$filter=physicalIds/any(p:startswith(p,'[ZTDID]'))") == ["DESKTOP-B000000"]
+    assert names(env, "$filter=physicalIds/any(p:p eq '[USER-GID]:x:1')") == ["DESKTOP-B000001"]
+    e3 = "05e9a617-0261-4cee-bb44-138d3ef5d965"
+    r = env.call("GET", f"/v1.0/users?$filter=assignedLicenses/any(x:x/skuId eq {e3})", token=env.tok)
+    assert sorted(u["id"] for u in r.json()["value"]) == sorted([env.user.id, env.admin.id])
+    r = env.call("GET", "/v1.0/users?$filter=proxyAddresses/any(x:x eq 'smtp:bob@contoso.onmicrosoft.com')",
+                 token=env.tok)
+    assert [u["id"] for u in r.json()["value"]] == [env.user.id]
+    r = env.call("GET", "/v1.0/devices?$filter=physicalIds/any(p:endswith(p,'x'))", token=env.tok)
+    assert r.status == 400

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ...world.models import KNOWN_SKUS
 from . import odata
 from .core import GA, GR, RR, SA, SECURITY_OPERATOR, SR, GraphContext, Perm, route
 from .exceptions import GraphError
@@ -89,6 +90,9 @@ AUDIT_SPEC = odata.ResourceSpec(
                                                          _ops("eq startsWith")),
         "initiatedBy/app/appId": odata.Prop(_path("initiatedBy", "app", "appId"), _ops("eq")),
         "initiatedBy/app/displayName": odata.Prop(_path("initiatedBy", "app", "displayName"), _ops("eq")),
+        "targetResources": odata.Prop(_path("targetResources"), _ops("any"),
+                                      elements={"id": _ops("eq"), "displayName": _ops("eq startsWith"),
+                                                "userPrincipalName": _ops("eq startsWith"), "type": _ops("eq")}),
     },
     selectable=("id", "category", "correlationId", "result", "resultReason", "activityDisplayName",
                 "activityDateTime", "loggedByService", "operationType", "initiatedBy", "targetResources",
@@ -97,35 +101,34 @@ AUDIT_SPEC = odata.ResourceSpec(
 )
 
 
-def _target_matches(o: dict[str, Any], field: str, value: str) -> bool:
-    return any(str((t or {}).get(field) or "").lower() == value for t in o.get("targetResources") or [])
-
-
-def _strip(entry: dict[str, Any], version: str) -> dict[str, Any]:
+def _strip(entry: dict[str, Any], version: str, unknown_enums: bool = True) -> dict[str, Any]:
     if version == "v1.0" and "authenticationRequirement" in entry:
         # beta-only property (graph-intune.md §9.1)
         entry = {k: v for k, v in entry.items() if k != "authenticationRequirement"}
+    if not unknown_enums and any(str(p.get("result", "")).startswith("reportOnly")
+                                 for p in entry.get("appliedConditionalAccessPolicies") or []):
+        # The reportOnly* results are evolvable enum members: without
+        # `Prefer: include-unknown-enum-members` Graph sends unknownFutureValue (graph-intune.md §9.1).
+        entry = dict(entry)
+        entry["appliedConditionalAccessPolicies"] = [
+            dict(p, result="unknownFutureValue") if str(p.get("result", "")).startswith("reportOnly") else p
+            for p in entry["appliedConditionalAccessPolicies"]]
     return entry
 
 
-def _rewrite_any(q: odata.Query):
-    """`targetResources/any(t: t/id eq 'x')` -> a predicate (the one lambda form directoryAudits allows)."""
-    import re
+def _wants_unknown_enums(ctx: GraphContext) -> bool:
+    return "include-unknown-enum-members" in (ctx.request.headers.get("Prefer") or "").lower()
 
-    if not q.filter:
-        return None
-    m = re.search(r"targetResources/any\((\w+):\s*\1/(id|displayName|userPrincipalName)\s+eq\s+'((?:[^']|'')*)'\)",
-                  q.filter, re.IGNORECASE)
-    if not m:
-        return None
-    rest = (q.filter[:m.start()] + q.filter[m.end():]).strip()
-    rest = re.sub(r"^(and\s+)|(\s+and)$", "", rest, flags=re.IGNORECASE).strip()
-    if re.search(r"\bor\b", rest, re.IGNORECASE):
-        raise GraphError(400, "Request_UnsupportedQuery", "Unsupported query.")
-    field = m.group(2)
-    value = m.group(3).replace("''", "'").lower()
-    q.filter = rest or None
-    return lambda o: _target_matches(o, field, value)
+
+def _premium(ctx: GraphContext) -> None:
+    """Sign-in logs need Entra ID P1/P2 in the tenant."""
+    t = ctx.tenant
+    for part in t.subscriptions:
+        sku = KNOWN_SKUS.get(part)
+        if sku and any(name.startswith("AAD_PREMIUM") for _, name in sku.service_plans):
+            return
+    raise GraphError(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                     "Neither tenant is B2C or tenant doesn't have premium license")
 
 
 def _newest_first(items: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
@@ -136,17 +139,20 @@ def _newest_first(items: list[dict[str, Any]], key: str) -> list[dict[str, Any]]
 @route("GET", "auditLogs/signIns")
 def list_signins(ctx: GraphContext):
     ctx.require(SIGNIN_READ)
-    v = ctx.version
+    _premium(ctx)
+    v, unk = ctx.version, _wants_unknown_enums(ctx)
     return ctx.collection("auditLogs/signIns", SIGNIN_SPEC, _newest_first(list(ctx.tenant.sign_ins), "createdDateTime"),
-                          lambda e: _strip(e, v), select_in_context=False)
+                          lambda e: _strip(e, v, unk), select_in_context=False)
 
 
 @route("GET", "auditLogs/signIns/{sid}")
 def get_signin(ctx: GraphContext):
     ctx.require(SIGNIN_READ)
+    _premium(ctx)
     for e in ctx.tenant.sign_ins:
         if e.get("id") == ctx.params["sid"]:
-            return ctx.entity("auditLogs/signIns", _strip(e, ctx.version), odata.resolve_select(SIGNIN_SPEC, ctx.query))
+            return ctx.entity("auditLogs/signIns", _strip(e, ctx.version, _wants_unknown_enums(ctx)),
+                              odata.resolve_select(SIGNIN_SPEC, ctx.query))
     raise GraphError(404, "Request_ResourceNotFound", f"Resource '{ctx.params['sid']}' does not exist or one of its "
                                                        "queried reference-property objects are not present.")
 
@@ -154,10 +160,9 @@ def get_signin(ctx: GraphContext):
 @route("GET", "auditLogs/directoryAudits")
 def list_audits(ctx: GraphContext):
     ctx.require(AUDIT_READ)
-    extra = _rewrite_any(ctx.query)
     return ctx.collection("auditLogs/directoryAudits", AUDIT_SPEC,
                           _newest_first(list(ctx.tenant.directory_audits), "activityDateTime"), lambda e: e,
-                          extra_filter=extra, select_in_context=False)
+                          select_in_context=False)
 
 
 @route("GET", "auditLogs/directoryAudits/{aid}")

@@ -35,6 +35,9 @@ class Prop:
     #: "" = not sortable, "basic" = sortable by default, "advanced" = needs advanced query params.
     orderby: str = ""
     search: bool = False
+    #: For collection properties filtered with any()/all(): "" -> operators on the element itself,
+    #: "skuId" -> operators on that property of each element.
+    elements: dict[str, frozenset[str]] | None = None
 
 
 @dataclass
@@ -204,6 +207,15 @@ class _Parser:
         if t[0] != "ident":
             raise _FilterSyntax(t[2])
         name = self.next()[1]
+        low = name.lower()
+        if (low.endswith("/any") or low.endswith("/all")) and self.peek()[0] == "(":
+            # lambda operator: coll/any(x: x eq 'v')
+            self.next()
+            var = self.expect("ident")[1]
+            self.expect(":")
+            inner = self.or_()
+            self.expect(")")
+            return Node(low.rsplit("/", 1)[1], prop=name.rsplit("/", 1)[0], value=(var, inner))
         if self.peek()[0] == "(":
             # function call: startsWith(prop,'x'), endsWith(prop,'x'), contains(...)
             self.next()
@@ -292,6 +304,23 @@ def compile_filter(spec: ResourceSpec, node: Node, advanced: bool) -> Callable[[
         return prop
 
     def build(n: Node, negated_by: bool = False) -> Callable[[Any], bool]:
+        if n.kind in ("any", "all"):
+            prop = check(n.prop, n.kind)
+            var, inner = n.value
+            subs: dict[str, Prop] = {}
+            for sub, ops in (prop.elements or {}).items():
+                if sub == "":
+                    subs[var] = Prop(lambda e: e, ops)
+                else:
+                    subs[f"{var}/{sub}"] = Prop((lambda s: (lambda e: e.get(s) if isinstance(e, dict) else None))(sub),
+                                                ops)
+            subspec = ResourceSpec(spec.type_name, spec.resource_name, subs, case_insensitive=ci,
+                                   advanced_ops=spec.advanced_ops)
+            f = compile_filter(subspec, inner, advanced)
+            g = prop.getter
+            if n.kind == "any":
+                return lambda o: any(f(e) for e in (g(o) or ()))
+            return lambda o: all(f(e) for e in (g(o) or ()))
         if n.kind == "and":
             a, b = build(n.children[0]), build(n.children[1])
             return lambda o: a(o) and b(o)

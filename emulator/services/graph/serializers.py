@@ -122,6 +122,9 @@ DEVICE_SPEC = ResourceSpec(
         "managementType": Prop(_g("management_type"), _ops("eq")),
         "manufacturer": Prop(_g("manufacturer"), _ops("")),
         "model": Prop(_g("model"), _ops("")),
+        # physicalIds/any(p:startswith(p,'[ZTDID]')) is how Autopilot tooling finds devices.
+        "physicalIds": Prop(_g("physical_ids"), _ops("any"), elements={"": _ops("eq startsWith ge le")}),
+        "systemLabels": Prop(lambda d: [], _ops("any"), elements={"": _ops("eq")}),
     },
     selectable=tuple(list(device_json(DirectoryDevice("", "", "")).keys()) + list(DEVICE_SELECT_ONLY)),
 )
@@ -207,6 +210,13 @@ USER_SPEC = ResourceSpec(
         "jobTitle": Prop(_g("job_title"), _ops("eq ne not ge le in startsWith null"), search=True),
         "mailNickname": Prop(lambda u: u.mail_nickname, _ops("eq ne not ge le in startsWith null"), search=True),
         "createdDateTime": Prop(_g("created"), _ops("eq ne not ge le in null"), orderby="advanced"),
+        "proxyAddresses": Prop(lambda u: [f"SMTP:{u.mail}"], _ops("any"), elements={"": _ops("eq startsWith")}),
+        "otherMails": Prop(lambda u: [], _ops("any"), elements={"": _ops("eq startsWith")}),
+        "assignedLicenses": Prop(lambda u: assigned_licenses(u), _ops("any"),
+                                 elements={"skuId": _ops("eq"), "disabledPlans": _ops("")}),
+        "assignedPlans": Prop(lambda u: assigned_plans(u), _ops("any"),
+                              elements={"servicePlanId": _ops("eq"), "capabilityStatus": _ops("eq"),
+                                        "service": _ops("eq")}),
     },
     selectable=tuple(user_full(User("", "", "", "")).keys()),
 )
@@ -453,6 +463,8 @@ MANAGED_DEVICE_SPEC = ResourceSpec(
                                                                   _dt.datetime(2000, 1, 1), _dt.datetime(2000, 1, 1),
                                                                   ""), "beta") if not k.startswith("@")),
     # Intune: advanced params are a directory notion; operators are plain.
+    # Inferred: Intune pages managedDevices by 1000.
+    default_top=1000, max_top=1000,
     filter_orderby_advanced=False,
     advanced_ops=frozenset(),
     count_needs_header=False,
