@@ -7,6 +7,11 @@ Fixtures, each fresh per test so suites run in parallel under pytest-xdist:
 - `entra_user`: a licensed user of that tenant (password `P@ssw0rd!`, Authenticator registered).
 - `entra_mock`: the in-process transport switched on for the test; yields the world.
 - `windows_device`: a simulated Windows 11 device that talks to the emulator over `requests`.
+
+`--entra-transport=inprocess|server|both` chooses how `entra_mock` reaches the emulator: through
+`responses` in this process (default), or through a real local server (HTTPS proxy with its own CA,
+wired with `HTTPS_PROXY` and `REQUESTS_CA_BUNDLE` for the test), or each test in both modes, as
+moto's own CI runs its suite twice.
 """
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ import pytest
 def pytest_addoption(parser):
     group = parser.getgroup("entra-emu")
     group.addoption("--entra-seed", default="0", help="seed of the emulated world (default 0)")
+    group.addoption("--entra-transport", default="inprocess", choices=["inprocess", "server", "both"],
+                    help="how entra_mock reaches the emulator (default inprocess)")
 
 
 def pytest_configure(config):
@@ -41,8 +48,38 @@ def entra_user(entra_world, entra_tenant):
     return entra_world.add_user(entra_tenant, "adele.vance@contoso.com", display_name="Adele Vance")
 
 
+def pytest_generate_tests(metafunc):
+    if "entra_transport" in metafunc.fixturenames:
+        mode = metafunc.config.getoption("--entra-transport")
+        modes = ["inprocess", "server"] if mode == "both" else [mode]
+        metafunc.parametrize("entra_transport", modes, indirect=True)
+
+
 @pytest.fixture
-def entra_mock(entra_world):
+def entra_transport(request):
+    return getattr(request, "param", "inprocess")
+
+
+@pytest.fixture(scope="session")
+def _entra_server(tmp_path_factory):
+    from emulator.transport.server import EmulatorServer
+
+    server = EmulatorServer(port=0, state_dir=tmp_path_factory.mktemp("entra-emu-state"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def entra_mock(entra_world, entra_transport, request, monkeypatch):
+    """The emulator switched on for `requests` (so MSAL, azure-identity, roadlib) in this test."""
+    if entra_transport == "server":
+        server = request.getfixturevalue("_entra_server")
+        server.set_world(entra_world)
+        for key, value in server.env().items():
+            monkeypatch.setenv(key, value)
+        yield entra_world
+        return
     from emulator.transport.inprocess import mock_entra
 
     with mock_entra(entra_world) as world:

@@ -8,17 +8,14 @@ import requests
 
 from emulator.device import ElementNotFound, WindowsDevice
 from emulator.transport.direct import DirectSession
-from emulator.transport.inprocess import mock_entra
 from emulator.world.world import World
 
 PASSWORD = "P@ssw0rd!"
 
 
 @pytest.fixture
-def world():
-    w = World(seed="device-join")
-    w.raise_server_errors = True
-    return w
+def world(entra_world):
+    return entra_world
 
 
 @pytest.fixture
@@ -44,37 +41,35 @@ def dsreg(d):
     return out
 
 
-def test_end_to_end_over_requests(world, tenant, user):
-    with mock_entra(world):
-        d = WindowsDevice(requests.Session(), clock=world.clock)
-        s = d.join(user.user_principal_name, PASSWORD)
-        assert s.title == "You're all set!", s.text()
-        assert s.lines[0] == "This device is connected to Contoso."
-        d.restart()
-        s = d.sign_in(user.user_principal_name, PASSWORD)
-        assert s.name == "desktop" and d.signed_in_user == user.user_principal_name
-        f = dsreg(d)
-        assert f["AzureAdJoined"] == "YES" and f["DomainJoined"] == "NO" and f["AzureAdPrt"] == "YES"
-        # the tenant sees the device, and (MDM scope All + licence) Intune manages it
-        dev = tenant.device_by_device_id(d.device_id)
-        assert dev is not None and dev.trust_type == "AzureAd" and dev.display_name == d.name
-        assert dev.cert_thumbprint == d.join_state.thumbprint
-        assert [m for m in tenant.managed_devices.values() if m.azure_ad_device_id == d.device_id]
-        assert d.mdm_enrolled
-        s = d.disconnect()
-        assert s.title == "Restart your PC"
-        assert tenant.device_by_device_id(dev.device_id) is None
-        assert not d.joined
-        assert dsreg(d)["AzureAdJoined"] == "NO"
+def test_end_to_end_over_requests(world, tenant, user, entra_mock):
+    d = WindowsDevice(requests.Session(), clock=world.clock)
+    s = d.join(user.user_principal_name, PASSWORD)
+    assert s.title == "You're all set!", s.text()
+    assert s.lines[0] == "This device is connected to Contoso."
+    d.restart()
+    s = d.sign_in(user.user_principal_name, PASSWORD)
+    assert s.name == "desktop" and d.signed_in_user == user.user_principal_name
+    f = dsreg(d)
+    assert f["AzureAdJoined"] == "YES" and f["DomainJoined"] == "NO" and f["AzureAdPrt"] == "YES"
+    # the tenant sees the device, and (MDM scope All + licence) Intune manages it
+    dev = tenant.device_by_device_id(d.device_id)
+    assert dev is not None and dev.trust_type == "AzureAd" and dev.display_name == d.name
+    assert dev.cert_thumbprint == d.join_state.thumbprint
+    assert [m for m in tenant.managed_devices.values() if m.azure_ad_device_id == d.device_id]
+    assert d.mdm_enrolled
+    s = d.disconnect()
+    assert s.title == "Restart your PC"
+    assert tenant.device_by_device_id(dev.device_id) is None
+    assert not d.joined
+    assert dsreg(d)["AzureAdJoined"] == "NO"
 
 
-def test_join_sends_what_windows_sends(world, tenant, user):
+def test_join_sends_what_windows_sends(world, tenant, user, entra_mock):
     seen = []
-    with mock_entra(world):
-        sess = requests.Session()
-        sess.hooks["response"].append(lambda r, *a, **k: seen.append(r.request))
-        d = WindowsDevice(sess, clock=world.clock, os_version="10.0.22631.4460")
-        d.join(user.user_principal_name, PASSWORD)
+    sess = requests.Session()
+    sess.hooks["response"].append(lambda r, *a, **k: seen.append(r.request))
+    d = WindowsDevice(sess, clock=world.clock, os_version="10.0.22631.4460")
+    d.join(user.user_principal_name, PASSWORD)
     join = next(r for r in seen if r.method == "POST" and "/EnrollmentServer/device/" in r.url)
     assert join.url.endswith("?api-version=2.0")
     assert join.headers["User-Agent"] == "Dsreg/10.0 (Windows 10.0.22631.4460)"

@@ -118,13 +118,19 @@ def test_conditional_access_block_is_53003(app, entra_tenant, entra_user):
     assert entry["appliedConditionalAccessPolicies"][0]["result"] == "failure"
 
 
-def test_not_emulated_microsoft_path_fails_loudly(entra_mock):
+def test_not_emulated_microsoft_path_fails_loudly(entra_mock, entra_transport):
     from emulator.services.router import NotEmulated
 
-    with pytest.raises(NotEmulated, match="does not emulate GET https://login.microsoftonline.com/x/y/z"):
-        requests.get("https://login.microsoftonline.com/x/y/z")
-    with pytest.raises(NotEmulated):
-        requests.get("https://portal.azure.com/")
+    if entra_transport == "inprocess":
+        with pytest.raises(NotEmulated, match="does not emulate GET https://login.microsoftonline.com/x/y/z"):
+            requests.get("https://login.microsoftonline.com/x/y/z")
+        with pytest.raises(NotEmulated):
+            requests.get("https://portal.azure.com/")
+    else:  # the server answers 404 with the same message, and refuses to tunnel to other hosts
+        r = requests.get("https://login.microsoftonline.com/x/y/z")
+        assert r.status_code == 404 and "does not emulate GET https://login.microsoftonline.com/x/y/z" in r.text
+        with pytest.raises(requests.exceptions.ProxyError):
+            requests.get("https://portal.azure.com/")
     with pytest.raises(requests.ConnectionError):
         requests.get("https://example.com/")
 

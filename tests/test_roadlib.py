@@ -11,7 +11,6 @@ from cryptography.hazmat.primitives import serialization
 from roadtools.roadlib.auth import Authentication, AuthenticationException
 from roadtools.roadlib.deviceauth import DeviceAuthentication
 
-from emulator.transport.inprocess import mock_entra
 from emulator.world.world import World
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -22,10 +21,9 @@ PASSWORD = "P@ssw0rd!"
 
 
 @pytest.fixture
-def world():
-    w = World(seed="roadlib")
-    w.raise_server_errors = True
-    return w
+def world(entra_world, entra_mock):
+    """Every roadlib test talks to the emulator over HTTP (in-process, or through the server)."""
+    return entra_world
 
 
 @pytest.fixture
@@ -57,86 +55,81 @@ def _join(tmp_path, upn: str, jointype: int = 0):
 
 
 def test_roadlib_join_prt_and_prt_auth(world, tenant, user, tmp_path):
-    with mock_entra(world):
-        da, certout, keyout = _join(tmp_path, user.user_principal_name)
+    da, certout, keyout = _join(tmp_path, user.user_principal_name)
 
-        # the certificate names a joined device of the tenant and carries the key of the CSR
-        cert = da.certificate
-        cn = cert.subject.rfc4514_string()
-        device_id = cn.split("=", 1)[1]
-        device = tenant.device_by_device_id(device_id)
-        assert device is not None and device.trust_type == "AzureAd" and device.owner_id == user.id
-        assert device.display_name == "DESKTOP-ROAD001" and device.operating_system_version == "10.0.19041.928"
-        pub = lambda k: k.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-        assert pub(cert.public_key()) == pub(da.privkey.public_key())
-        assert device.cert_der == cert.public_bytes(serialization.Encoding.DER)
+    # the certificate names a joined device of the tenant and carries the key of the CSR
+    cert = da.certificate
+    cn = cert.subject.rfc4514_string()
+    device_id = cn.split("=", 1)[1]
+    device = tenant.device_by_device_id(device_id)
+    assert device is not None and device.trust_type == "AzureAd" and device.owner_id == user.id
+    assert device.display_name == "DESKTOP-ROAD001" and device.operating_system_version == "10.0.19041.928"
+    pub = lambda k: k.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert pub(cert.public_key()) == pub(da.privkey.public_key())
+    assert device.cert_der == cert.public_bytes(serialization.Encoding.DER)
 
-        # PRT with password, signed by the device key; session key unwrapped with the transport key
-        prtdata = da.get_prt_with_password(user.user_principal_name, PASSWORD)
-        assert "." in prtdata["refresh_token"] and prtdata["expires_in"] == "1209599"
-        session_key = bytes.fromhex(prtdata["session_key"])
-        assert world.prts[prtdata["refresh_token"]]["session_key"] == session_key
-        assert world.prts[prtdata["refresh_token"]]["device_id"] == device_id
-        id_claims = jwt.decode(prtdata["id_token"], options={"verify_signature": False})
-        assert id_claims["upn"] == user.user_principal_name
-        assert tenant.sign_ins[-1]["appDisplayName"] == "Windows Sign In"
-        assert tenant.sign_ins[-1]["deviceDetail"]["deviceId"] == device_id
+    # PRT with password, signed by the device key; session key unwrapped with the transport key
+    prtdata = da.get_prt_with_password(user.user_principal_name, PASSWORD)
+    assert "." in prtdata["refresh_token"] and prtdata["expires_in"] == "1209599"
+    session_key = bytes.fromhex(prtdata["session_key"])
+    assert world.prts[prtdata["refresh_token"]]["session_key"] == session_key
+    assert world.prts[prtdata["refresh_token"]]["device_id"] == device_id
+    id_claims = jwt.decode(prtdata["id_token"], options={"verify_signature": False})
+    assert id_claims["upn"] == user.user_principal_name
+    assert tenant.sign_ins[-1]["appDisplayName"] == "Windows Sign In"
+    assert tenant.sign_ins[-1]["deviceDetail"]["deviceId"] == device_id
 
-        # PRT use: an access token for Microsoft Graph with the device id, through the broker plugin
-        da.setprt(prtdata["refresh_token"], prtdata["session_key"])
-        tokens = da.aad_brokerplugin_prt_auth(AADPS, "https://graph.microsoft.com")
-        claims = jwt.decode(tokens["access_token"], world.issuer_key.public_key(), algorithms=["RS256"],
-                            audience="https://graph.microsoft.com")
-        assert claims["deviceid"] == device_id and claims["upn"] == user.user_principal_name
-        assert claims["appid"] == AADPS and claims["amr"] == ["pwd"]
-        assert tokens["refresh_token"] and int(tokens["expires_in"]) > 0
+    # PRT use: an access token for Microsoft Graph with the device id, through the broker plugin
+    da.setprt(prtdata["refresh_token"], prtdata["session_key"])
+    tokens = da.aad_brokerplugin_prt_auth(AADPS, "https://graph.microsoft.com")
+    claims = jwt.decode(tokens["access_token"], world.issuer_key.public_key(), algorithms=["RS256"],
+                        audience="https://graph.microsoft.com")
+    assert claims["deviceid"] == device_id and claims["upn"] == user.user_principal_name
+    assert claims["appid"] == AADPS and claims["amr"] == ["pwd"]
+    assert tokens["refresh_token"] and int(tokens["expires_in"]) > 0
 
-        # renewal keeps the session key and gives a new PRT that works
-        renewed = da.renew_prt()
-        assert renewed["refresh_token"] != prtdata["refresh_token"] and "." in renewed["refresh_token"]
-        da.setprt(renewed["refresh_token"], renewed["session_key"])
-        again = da.aad_brokerplugin_prt_auth(AADPS, "https://graph.microsoft.com")
-        assert jwt.decode(again["access_token"], options={"verify_signature": False})["deviceid"] == device_id
+    # renewal keeps the session key and gives a new PRT that works
+    renewed = da.renew_prt()
+    assert renewed["refresh_token"] != prtdata["refresh_token"] and "." in renewed["refresh_token"]
+    da.setprt(renewed["refresh_token"], renewed["session_key"])
+    again = da.aad_brokerplugin_prt_auth(AADPS, "https://graph.microsoft.com")
+    assert jwt.decode(again["access_token"], options={"verify_signature": False})["deviceid"] == device_id
 
 
 def test_roadlib_wrong_password_for_prt(world, tenant, user, tmp_path):
-    with mock_entra(world):
-        da, _, _ = _join(tmp_path, user.user_principal_name)
-        with pytest.raises(AuthenticationException) as exc:
-            da.get_prt_with_password(user.user_principal_name, "wrong")
-        body = json.loads(str(exc.value))
-        assert body["error_codes"] == [50126]
+    da, _, _ = _join(tmp_path, user.user_principal_name)
+    with pytest.raises(AuthenticationException) as exc:
+        da.get_prt_with_password(user.user_principal_name, "wrong")
+    body = json.loads(str(exc.value))
+    assert body["error_codes"] == [50126]
 
 
 def test_roadlib_register_then_delete_with_device_certificate(world, tenant, user, tmp_path):
-    with mock_entra(world):
-        da, certout, keyout = _join(tmp_path, user.user_principal_name, jointype=4)
-        device_id = da.certificate.subject.rfc4514_string().split("=", 1)[1]
-        assert tenant.device_by_device_id(device_id).trust_type == "Workplace"
-        assert da.delete_device(certout, keyout) is True
-        assert tenant.device_by_device_id(device_id) is None
-        activities = [a["activityDisplayName"] for a in tenant.directory_audits]
-        assert "Unregister device" in activities and "Delete device" in activities
-        # deleted device: no PRT any more
-        with pytest.raises(AuthenticationException) as exc:
-            da.get_prt_with_password(user.user_principal_name, PASSWORD)
-        assert json.loads(str(exc.value))["error_codes"] == [50155]
+    da, certout, keyout = _join(tmp_path, user.user_principal_name, jointype=4)
+    device_id = da.certificate.subject.rfc4514_string().split("=", 1)[1]
+    assert tenant.device_by_device_id(device_id).trust_type == "Workplace"
+    assert da.delete_device(certout, keyout) is True
+    assert tenant.device_by_device_id(device_id) is None
+    activities = [a["activityDisplayName"] for a in tenant.directory_audits]
+    assert "Unregister device" in activities and "Delete device" in activities
+    # deleted device: no PRT any more
+    with pytest.raises(AuthenticationException) as exc:
+        da.get_prt_with_password(user.user_principal_name, PASSWORD)
+    assert json.loads(str(exc.value))["error_codes"] == [50155]
 
 
 def test_roadlib_join_refused_when_users_may_not_join(world, tenant, user, tmp_path, capsys):
     tenant.device_registration_policy["azureADJoin"]["allowedToJoin"] = {
         "@odata.type": "#microsoft.graph.noDeviceRegistrationMembership"}
-    with mock_entra(world):
-        token = _drs_token(user.user_principal_name)
-        da = DeviceAuthentication()
-        assert da.register_device(token, certout=str(tmp_path / "c.pem"), privout=str(tmp_path / "k.key")) is False
+    token = _drs_token(user.user_principal_name)
+    da = DeviceAuthentication()
+    assert da.register_device(token, certout=str(tmp_path / "c.pem"), privout=str(tmp_path / "k.key")) is False
     assert "UserNotAuthorizedToJoin" in capsys.readouterr().out
     assert not tenant.devices
 
 
 def test_roadlib_cert_is_parseable_and_subject_is_single_cn(world, tenant, user, tmp_path):
-    with mock_entra(world):
-        da, certout, _ = _join(tmp_path, user.user_principal_name)
+    da, certout, _ = _join(tmp_path, user.user_principal_name)
     cert = x509.load_pem_x509_certificate(open(certout, "rb").read())
     assert len(list(cert.subject)) == 1
     raw = base64.b64encode(cert.public_bytes(serialization.Encoding.DER))

@@ -139,6 +139,14 @@ class Actor:
     #: The directory user (None for an account that does not exist, e.g. unknown-user).
     user: User | None = None
 
+    @property
+    def mfa_choice(self) -> str:
+        """The one word `WindowsDevice.join(upn, password, mfa=...)` takes: deny | skip | approve
+        (approve also registers at "More information required")."""
+        if self.mfa_response == "deny":
+            return "deny"
+        return "skip" if self.proofup_response == "skip" else "approve"
+
 
 @dataclass
 class DeviceSettings:
@@ -157,6 +165,18 @@ class DeviceSettings:
     @property
     def blocked_hosts(self) -> list[str]:
         return list(self.network.get("blocked_hosts", [])) if isinstance(self.network, dict) else []
+
+    @property
+    def device_network(self) -> Any:
+        """The network as `WindowsDevice.network` takes it: a state name, or a set of blocked hosts."""
+        if isinstance(self.network, dict):
+            return frozenset(h.lower() for h in self.blocked_hosts)
+        return "blocked" if self.network == "blocked" else self.network
+
+    def device_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for `emulator.device.WindowsDevice(session, clock=..., **these)`."""
+        return {"name": self.name, "os_version": self.os_version, "release": self.release,
+                "skew_seconds": self.clock_skew, "network": self.device_network, "tpm": self.tpm}
 
 
 @dataclass

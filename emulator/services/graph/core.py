@@ -207,7 +207,13 @@ class GraphContext:
                    *, extra_filter=None, select_in_context: bool = True, keep: tuple[str, ...] = ()) -> Response:
         q = self.query
         select = odata.resolve_select(spec, q)
-        page = odata.run_query(spec, q, items, extra_filter=extra_filter)
+        try:
+            page = odata.run_query(spec, q, items, extra_filter=extra_filter)
+        except RuntimeError:
+            # Another thread changed the collection while we walked it: walk a snapshot instead.
+            with self.world.lock:
+                items = list(items)
+            page = odata.run_query(spec, q, items, extra_filter=extra_filter)
         frag = f"{fragment}({','.join(select)})" if select and select_in_context else fragment
         out: dict[str, Any] = {"@odata.context": self.context_url(frag)}
         if page.count is not None:
@@ -285,6 +291,9 @@ def route(method: str, template: str, versions: tuple[str, ...] = VERSIONS):
     return deco
 
 
+_PAREN_KEY = re.compile(r"/(\w+)\('([^'=/]+)'\)(?=/|\Z)")
+
+
 def _unknown_segment(path: str) -> str:
     segs = [s for s in path.strip("/").split("/") if s]
     prev = None
@@ -328,6 +337,9 @@ def _dispatch(ctx) -> Response:
         raise GraphError(400, "BadRequest", f"Invalid version: {version}" if version else "Invalid version.")
     else:
         version = "v1.0" if vlow == "v1.0" else "beta"
+    # OData key-in-parentheses form: /users('id') is /users/id.
+    rest = _PAREN_KEY.sub(lambda m: f"/{m.group(1)}/{m.group(2)}" if m.group(1).lower() in KEYED else m.group(0),
+                          rest)
     method_mismatch = False
     for ep in TABLE:
         m = ep.pattern.match(rest)

@@ -697,7 +697,9 @@ def assign_license(ctx: GraphContext):
             raise bad_request("User does not have a corresponding license.")
         new.remove(part)
     for item in add:
-        sku_id = str((item or {}).get("skuId", "")).lower()
+        if not isinstance(item, dict):
+            raise bad_request("Invalid value specified for property 'addLicenses' of resource 'User'.")
+        sku_id = str(item.get("skuId", "")).lower()
         part = by_id.get(sku_id)
         if part is None or part not in t.subscriptions:
             raise bad_request(f"License {sku_id} does not correspond to a valid company License.")

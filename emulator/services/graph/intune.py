@@ -303,7 +303,9 @@ def assign_cfg(ctx: GraphContext):
         raise IntuneError(400, "BadRequest", "The default enrollment configuration cannot be assigned.")
     out = []
     for a in items:
-        target = (a or {}).get("target") or {}
+        target = a.get("target") if isinstance(a, dict) else None
+        if not isinstance(target, dict):
+            raise IntuneError(400, "BadRequest", "Invalid assignment: a target is required.")
         ttype = target.get("@odata.type")
         if ttype == "#microsoft.graph.groupAssignmentTarget" or ttype == "#microsoft.graph.exclusionGroupAssignmentTarget":
             gid = target.get("groupId")

@@ -114,6 +114,9 @@ def put_drp(ctx: GraphContext):
             join["allowedToJoin"] = _membership(join_in["allowedToJoin"], "allowedToJoin")
         if "localAdmins" in join_in:
             la_in = join_in["localAdmins"] or {}
+            if not isinstance(la_in, dict):
+                raise bad_request("Invalid value specified for property 'localAdmins' of resource "
+                                  "'DeviceRegistrationPolicy'.")
             la = copy.deepcopy(join.get("localAdmins") or {})
             if "enableGlobalAdmins" in la_in:
                 if not isinstance(la_in["enableGlobalAdmins"], bool):
@@ -209,7 +212,43 @@ def _normalise_ca(pol: dict[str, Any]) -> dict[str, Any]:
     return pol
 
 
+def _check_shapes(pol: dict[str, Any]) -> None:
+    """Types first, so that the rules below can trust what they read."""
+    def obj(v, where):
+        if v is not None and not isinstance(v, dict):
+            raise _ca_invalid(f"Invalid value specified for property '{where}'.")
+        return v or {}
+
+    def strings(v, where):
+        if v is not None and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)):
+            raise _ca_invalid(f"Invalid value specified for property '{where}'.")
+
+    cond = obj(pol.get("conditions"), "conditions")
+    users = obj(cond.get("users"), "users")
+    for k in _USER_LISTS:
+        strings(users.get(k), k)
+    apps = obj(cond.get("applications"), "applications")
+    for k in _APP_LISTS:
+        strings(apps.get(k), k)
+    strings(cond.get("clientAppTypes"), "clientAppTypes")
+    for k in ("userRiskLevels", "signInRiskLevels", "servicePrincipalRiskLevels"):
+        strings(cond.get(k), k)
+    plats = obj(cond.get("platforms"), "platforms")
+    strings(plats.get("includePlatforms"), "includePlatforms")
+    strings(plats.get("excludePlatforms"), "excludePlatforms")
+    for k in ("locations", "devices", "clientApplications"):
+        obj(cond.get(k), k)
+    grant = obj(pol.get("grantControls"), "grantControls")
+    strings(grant.get("builtInControls"), "builtInControls")
+    strings(grant.get("customAuthenticationFactors"), "customAuthenticationFactors")
+    strings(grant.get("termsOfUse"), "termsOfUse")
+    obj(pol.get("sessionControls"), "sessionControls")
+    if pol.get("description") is not None and not isinstance(pol.get("description"), str):
+        raise _ca_invalid("Invalid value specified for property 'description'.")
+
+
 def _validate_ca(pol: dict[str, Any]) -> None:
+    _check_shapes(pol)
     if not isinstance(pol.get("displayName"), str) or not pol["displayName"].strip():
         raise _ca_invalid("The request is invalid: displayName is required.")
     if pol.get("state") not in CA_STATES:
