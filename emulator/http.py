@@ -7,9 +7,13 @@ benchmark) turns what it receives into a `Request`, hands it to the router and w
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+
+_SLASHES = re.compile(r"/{2,}")
 
 
 class Headers(dict):
@@ -52,7 +56,9 @@ class Request:
         self.scheme = parts.scheme or "https"
         self.host = (parts.hostname or "").lower()
         self.port = parts.port
-        self.path = parts.path or "/"
+        # Microsoft's front doors treat '//' like '/' (the Graph SDK sends /v1.0//devices).
+        path = parts.path or "/"
+        self.path = _SLASHES.sub("/", path) if "//" in path else path
         self.query_string = parts.query
         self._query: dict[str, str] | None = None
         self._form: dict[str, str] | None = None

@@ -479,3 +479,59 @@ def test_tokens_from_the_identity_service(env):
         assert r.status_code == 403 and r.json()["error"]["code"] == "Authorization_RequestDenied"
         r = requests.get(f"{G}/v1.0/me", headers=h)
         assert r.status_code == 400
+
+
+def test_member_groups_checks(env):
+    grp = env.world.add_group(env.tenant, "Pilot", members=[env.user.id, env.devices[0].id])
+    tok = env.token(user=env.user, scopes=["User.Read"])
+    r = env.call("POST", "/v1.0/me/getMemberGroups", token=tok, body={"securityEnabledOnly": True})
+    assert r.json()["value"] == [grp.id]
+    assert r.json()["@odata.context"] == "https://graph.microsoft.com/v1.0/$metadata#Collection(Edm.String)"
+    r = env.call("POST", "/v1.0/me/checkMemberGroups", token=tok, body={"groupIds": [grp.id, "nope"]})
+    assert r.json()["value"] == [grp.id]
+    admin = env.token(scopes=ADMIN_SCOPES)
+    r = env.call("POST", f"/v1.0/devices/{env.devices[0].id}/getMemberGroups", token=admin,
+                 body={"securityEnabledOnly": False})
+    assert r.json()["value"] == [grp.id]
+    assert env.call("POST", "/v1.0/me/getMemberGroups", token=tok, body={}).status == 400
+
+
+def test_beta_users_return_more_properties(env):
+    tok = env.token(scopes=ADMIN_SCOPES)
+    v1 = env.call("GET", f"/v1.0/users/{env.user.id}", token=tok).json()
+    beta = env.call("GET", f"/beta/users/{env.user.id}", token=tok).json()
+    assert "accountEnabled" not in v1 and beta["accountEnabled"] is True and beta["usageLocation"] == "US"
+
+
+def test_batch(env):
+    tok = env.token(scopes=ADMIN_SCOPES)
+    d = env.devices[0]
+    r = env.call("POST", "/v1.0/$batch", token=tok, body={"requests": [
+        {"id": "1", "method": "GET", "url": f"/devices/{d.id}?$select=id,displayName"},
+        {"id": "2", "method": "GET", "url": "/devices/00000000-0000-0000-0000-00000000beef"},
+        {"id": "3", "method": "GET", "url": "/devices/$count", "headers": {"ConsistencyLevel": "eventual"}},
+        {"id": "4", "method": "DELETE", "url": f"/devices/{d.id}"},
+    ]})
+    assert r.status == 200
+    res = {x["id"]: x for x in r.json()["responses"]}
+    assert res["1"]["status"] == 200 and res["1"]["body"]["displayName"] == d.display_name
+    assert res["2"]["status"] == 404 and res["2"]["body"]["error"]["code"] == "Request_ResourceNotFound"
+    assert res["3"]["body"] == "3"
+    assert res["4"]["status"] == 204 and d.id not in env.tenant.devices
+    r = env.call("POST", "/v1.0/$batch", token=tok, body={"requests": [{"id": str(i), "method": "GET",
+                                                                        "url": "/me"} for i in range(21)]})
+    assert r.status == 400
+
+
+def test_odata_type_casts(env):
+    grp = env.world.add_group(env.tenant, "Mixed", members=[env.user.id, env.devices[0].id])
+    tok = env.token(scopes=ADMIN_SCOPES)
+    body = env.call("GET", f"/v1.0/groups/{grp.id}/members/microsoft.graph.device", token=tok).json()
+    assert body["@odata.context"] == "https://graph.microsoft.com/v1.0/$metadata#devices"
+    assert [d["id"] for d in body["value"]] == [env.devices[0].id]
+    body = env.call("GET", "/v1.0/me/memberOf/microsoft.graph.directoryRole", token=tok).json()
+    assert [r["roleTemplateId"] for r in body["value"]] == [GA]
+    body = env.call("GET", "/v1.0/me/memberOf/microsoft.graph.group", token=tok).json()
+    assert body["value"] == []
+    r = env.call("GET", "/v1.0/devices/microsoft.graph.user", token=tok)
+    assert err(r) == ("BadRequest", "Resource not found for the segment 'microsoft.graph.user'.")

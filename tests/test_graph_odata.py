@@ -183,3 +183,9 @@ def test_lambda_filters(env):
     assert [u["id"] for u in r.json()["value"]] == [env.user.id]
     r = env.call("GET", "/v1.0/devices?$filter=physicalIds/any(p:endswith(p,'x'))", token=env.tok)
     assert r.status == 400
+
+
+def test_non_indexed_property_message(env):
+    r = env.call("GET", "/v1.0/groups?$filter=createdDateTime ge 2020-01-01T00:00:00Z", token=env.tok)
+    assert err(r) == ("Request_UnsupportedQuery", "Unsupported or invalid query filter clause specified for property "
+                                                  "'createdDateTime' of resource 'Group'.")

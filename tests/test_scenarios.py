@@ -219,8 +219,11 @@ def _healthy(s) -> None:
     t, u = s.tenant, s.tenant.user_by_upn(s.actor.upn)
     assert u is not None and u.account_enabled
     assert policy.may_join(t, u) and not policy.device_quota_reached(t, u)
-    assert policy.in_mdm_scope(t, u) and policy.has_intune_license(u)
-    assert policy.enrollment_restriction(t, u) is None
+    if t.intune_enabled:
+        assert policy.in_mdm_scope(t, u) and policy.has_intune_license(u)
+        assert policy.enrollment_restriction(t, u) is None
+    else:
+        assert s.expect_after_fix.enrolled is False
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -346,6 +349,21 @@ def test_unknown_sku():
     assert "users[0].licenses[0]: the tenant has no subscription for SKU 'EMS'" in error_of(doc)
 
 
+def test_licence_and_intune_consistency():
+    doc = good_doc()
+    doc["tenant"]["subscriptions"] = {"SPE_E3": 1}
+    doc["users"].append({"upn": "megan.bowen@contoso.com"})
+    assert "users[1].licenses[0]: no SPE_E3 units left: tenant.subscriptions.SPE_E3 is 1" in error_of(doc)
+    doc = good_doc()
+    doc["tenant"]["subscriptions"] = {"AAD_PREMIUM": 5}
+    del doc["users"][0]["licenses"]
+    assert "users[0].licenses: not given, so it defaults to [SPE_E3]" in error_of(doc)
+    doc = good_doc()
+    doc["tenant"]["intune"] = False
+    doc["tenant"]["mdm_user_scope"] = "all"
+    assert "tenant.mdm_user_scope: the tenant has no Intune" in error_of(doc)
+
+
 def test_reference_errors():
     doc = good_doc()
     doc["actor"]["user"] = "adele.vence@contoso.com"
@@ -407,6 +425,13 @@ def test_bad_yaml_file_names_the_file_and_line(tmp_path):
         load_scenario(world(), p)
 
 
+def test_a_world_holds_one_tenant_per_domain():
+    w, _ = load("happy-path")
+    with pytest.raises(ScenarioError, match=r"tenant.domain: the domain contoso.com already belongs to tenant "
+                                            r"'Contoso'"):
+        load_scenario(w, "drs-busy")
+
+
 def test_load_from_dict_does_not_modify_it():
     doc = good_doc()
     before = copy.deepcopy(doc)
@@ -465,3 +490,56 @@ def test_sign_in_symptom_and_fix(name):
     assert _join_sign_in(w, result.actor) == "ok"
     if s.expect_after_fix.office_portal is not None:
         assert _portal_sign_in(w, result.actor) == s.expect_after_fix.office_portal
+
+
+# -- end to end: the simulated Windows device shows what each file promises -------------------------
+
+def _dsreg(device) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in device.dsregcmd_status().split("\n"):
+        if line[26:28] == " :":
+            out.setdefault(line[:26].strip(), line[29:].strip())
+    return out
+
+
+def _run_device(w, settings, actor, expect, seed):
+    from emulator.device import WindowsDevice
+    from emulator.transport.direct import DirectSession
+
+    d = WindowsDevice(DirectSession(w), clock=w.clock, seed=seed, **settings.device_kwargs())
+    d.join(actor.upn, actor.password, mfa=actor.mfa_choice)
+    assert d.joined == expect.joined, d.screen.text()
+    if expect.settings_error_code:
+        assert d.last_join_error == expect.settings_error_value, d.screen.text()
+        assert expect.settings_error_code in " ".join(d.screen.lines)
+    if expect.aadsts in SIGN_IN_CODES:
+        assert getattr(d.last_error, "code", None) == expect.aadsts
+    if expect.enrolled is not None:
+        assert d.mdm_enrolled == expect.enrolled
+    activities = [a["activityDisplayName"] for a in w.tenants[next(iter(w.tenants))].directory_audits]
+    for activity in expect.audit:
+        assert activity in activities
+    if d.joined:
+        d.restart()
+        d.sign_in(actor.upn, actor.password)
+    if expect.aadsts and expect.aadsts not in SIGN_IN_CODES:  # refused later, at the PRT request
+        failure = d.prts[actor.upn.lower()].last_failure
+        assert failure is not None and f"AADSTS{expect.aadsts}" in failure.server_description
+    status = _dsreg(d)
+    if expect.prt is not None:
+        assert (status.get("AzureAdPrt") == "YES") == expect.prt
+    for line in expect.dsregcmd:
+        label, _, value = line.partition(" :")
+        assert status.get(label.strip()) == value.strip(), line
+    return d
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_device_shows_the_symptom_and_the_fix_works(name):
+    w, s = load(name)
+    _run_device(w, s.device, s.actor, s.expect, "before")
+    if s.expect.sign_in_log.get("recorded") is False:
+        assert not s.tenant.sign_ins
+    result = apply_fix(w, s)
+    # the guide's "disconnect and repeat the join": a fresh attempt with the fixed settings
+    _run_device(w, result.device, result.actor, s.expect_after_fix, "after")

@@ -435,6 +435,13 @@ def load_scenario(world, doc_or_path: Any) -> Scenario:
     release = dev.get("release", "24H2")
     os_version = dev.get("os_version") or WINDOWS_RELEASES[release]
     subs = t.get("subscriptions")
+    slug = "".join(ch for ch in t["name"].lower() if ch.isalnum()) or "tenant"
+    for domain in (t["domain"], f"{slug}.onmicrosoft.com"):
+        taken = world.tenant(domain)
+        if taken is not None:
+            raise ScenarioError(source, "tenant.domain", f"the domain {domain} already belongs to tenant "
+                                                         f"'{taken.display_name}' ({taken.id}) in this world; load "
+                                                         "the scenario into a new world")
     with world.lock:
         tenant = world.create_tenant(t["name"], t["domain"], intune=t.get("intune", True),
                                      subscriptions=dict(subs) if subs is not None else None)
@@ -590,7 +597,7 @@ def apply_fix(world, scenario: Scenario) -> FixResult:
                 applied.append(f"MDM user scope set to {_describe(step['value'])}")
             elif act == "add_to_mdm_scope":
                 user = _user_of(world, scenario, step["user"], f"{path}.user")
-                applied.append(_add_to_mdm_scope(world, tenant, user, groups))
+                applied.append(_add_to_mdm_scope(world, tenant, user, groups, scenario.source))
             elif act == "add_to_group":
                 user = _user_of(world, scenario, step["user"], f"{path}.user")
                 _add_member(world, tenant, groups[step["group"]], user)
@@ -741,12 +748,12 @@ def _audit_mdm_scope(world, tenant: Tenant) -> None:
 MDM_SCOPE_GROUP = "Intune MDM users"
 
 
-def _add_to_mdm_scope(world, tenant: Tenant, user: User, groups: dict[str, Group]) -> str:
+def _add_to_mdm_scope(world, tenant: Tenant, user: User, groups: dict[str, Group], source: str) -> str:
     """Put the user in MDM scope the least-wide way: scope Some -> add to the first included group;
     scope None -> a group with the user, and scope Some on it; scope All -> already in scope."""
     pol = tenant.mdm_policies.get(INTUNE_APP_ID)
     if pol is None:
-        raise ScenarioError("<fix>", "add_to_mdm_scope", "the tenant has no Intune (tenant.intune: false)")
+        raise ScenarioError(source, "fix", "add_to_mdm_scope: the tenant has no Intune (tenant.intune: false)")
     if policy.in_mdm_scope(tenant, user):
         return f"{user.user_principal_name} already in MDM user scope"
     if pol.get("appliesTo") == "selected" and pol.get("includedGroups"):

@@ -328,7 +328,12 @@ class OneOf(Spec):
     def check(self, v, path, c):
         for accepts, spec in self.alts:
             if accepts(v):
-                spec.check(v, path, c)
+                try:
+                    spec.check(v, path, c)
+                except ScenarioError as exc:
+                    if exc.path != (path or "(top level)") or len(self.alts) < 2:
+                        raise
+                    raise ScenarioError(c.source, path, f"{exc.problem} (this field takes {self.desc})") from None
                 return
         shown = repr(v) if isinstance(v, (str, int, float, bool)) else _tname(v)
         c.fail(path, f"expected {self.desc}, got {shown}")
@@ -671,11 +676,28 @@ def _check_refs(doc: dict[str, Any], c: _Ctx, expected_name: str | None) -> None
     if isinstance(scope, dict):
         for j, g in enumerate(scope["groups"]):
             group_ref(g, f"tenant.mdm_user_scope.groups[{j}]")
+    units = dict(tenant.get("subscriptions") or {}) if tenant.get("subscriptions") is not None else {"SPE_E3": 25}
+    used: dict[str, int] = {}
     for i, u in enumerate(doc["users"]):
-        for j, sku in enumerate(u.get("licenses") or []):
+        if u.get("licenses") is None and "SPE_E3" not in subs:
+            c.fail(f"users[{i}].licenses", "not given, so it defaults to [SPE_E3], but the tenant has no SPE_E3 "
+                                           "subscription; list the user's licenses (or [] for none)")
+        for j, sku in enumerate(u["licenses"] if u.get("licenses") is not None else ["SPE_E3"]):
             if sku not in subs:
                 c.fail(f"users[{i}].licenses[{j}]", f"the tenant has no subscription for SKU '{sku}'; "
                                                     f"tenant.subscriptions has: {', '.join(sorted(subs)) or '(none)'}")
+            used[sku] = used.get(sku, 0) + 1
+            if used[sku] > units.get(sku, 0):
+                c.fail(f"users[{i}].licenses[{j}]", f"no {sku} units left: tenant.subscriptions.{sku} is "
+                                                    f"{units.get(sku, 0)}")
+    if tenant.get("intune") is False:
+        for key in ("mdm_user_scope", "enrollment_restrictions"):
+            if tenant.get(key) is not None:
+                c.fail(f"tenant.{key}", "the tenant has no Intune (tenant.intune: false); remove this key")
+        for i, step in enumerate(doc.get("fix") or []):
+            if step.get("action") in ("set_mdm_scope", "add_to_mdm_scope", "raise_enrollment_limit",
+                                      "unblock_platform"):
+                c.fail(f"fix[{i}].action", f"'{step['action']}' needs Intune, and tenant.intune is false")
     actor = doc["actor"]
     if actor.get("not_in_directory"):
         if actor["user"].lower() in upns:

@@ -37,7 +37,7 @@ def _ops(s: str) -> frozenset[str]:
 
 
 _LOG_COMMON = dict(default_top=1000, max_top=1000, advanced_ops=frozenset(), filter_orderby_advanced=False,
-                   count_needs_header=False,
+                   count_needs_header=False, skiptoken_style="log",
                    supports=frozenset({"$select", "$filter", "$top", "$skiptoken", "$orderby"}))
 
 SIGNIN_SPEC = odata.ResourceSpec(

@@ -25,6 +25,7 @@ log = logging.getLogger("emulator.graph")
 
 AUDIENCES = (GRAPH_RESOURCE, GRAPH_APP_ID)
 VERSIONS = ("v1.0", "beta")
+# Inferred (open question 11): the OData-parameterised JSON type directory responses commonly carry.
 CONTENT_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
 
 R = ROLE_TEMPLATES
@@ -96,6 +97,8 @@ class GraphContext:
     version: str
     params: dict[str, str]
     path: str                       # unquoted path after the version
+    #: OData type cast on a directoryObject collection (`.../memberOf/microsoft.graph.group`).
+    cast: str | None = None
     _caller: Caller | None = None
     _query: odata.Query | None = None
 
@@ -141,10 +144,10 @@ class GraphContext:
                     ok = False
         if not ok:
             if intune:
+                # Intune names the scopes it wanted, for delegated and application callers alike.
                 wanted = ", ".join(accepted) if accepted else "(none)"
-                who = "Application" if c.is_app else "Application"
-                raise IntuneError(403, "Forbidden", f"{who} is not authorized to perform this operation. "
-                                                    f"{who} must have one of the following scopes: {wanted}")
+                raise IntuneError(403, "Forbidden", "Application is not authorized to perform this operation. "
+                                                    f"Application must have one of the following scopes: {wanted}")
             raise denied()
         if not c.is_app and perm.roles is not None and not (subject_user_id is not None and c.user is not None
                                                             and subject_user_id == c.user.id and perm.self_scopes):
@@ -219,7 +222,7 @@ class GraphContext:
         if page.count is not None:
             out["@odata.count"] = page.count
         if page.next_offset is not None:
-            out["@odata.nextLink"] = odata.next_link(self.request, page.next_offset)
+            out["@odata.nextLink"] = odata.next_link(self.request, page.next_offset, spec.skiptoken_style)
         fields = select + [k for k in keep if k not in select] if select else None
         out["value"] = [odata.select_fields(serialize(o), fields) for o in page.items]
         return self.ok(out)
@@ -291,6 +294,15 @@ def route(method: str, template: str, versions: tuple[str, ...] = VERSIONS):
     return deco
 
 
+_CAST = re.compile(r"/microsoft\.graph\.(\w+)/?\Z", re.IGNORECASE)
+
+
+def castable(fn):
+    """Mark a directoryObject collection endpoint as accepting an OData type cast."""
+    fn.castable = True
+    return fn
+
+
 _PAREN_KEY = re.compile(r"/(\w+)\('([^'=/]+)'\)(?=/|\Z)")
 
 
@@ -340,6 +352,11 @@ def _dispatch(ctx) -> Response:
     # OData key-in-parentheses form: /users('id') is /users/id.
     rest = _PAREN_KEY.sub(lambda m: f"/{m.group(1)}/{m.group(2)}" if m.group(1).lower() in KEYED else m.group(0),
                           rest)
+    cast = None
+    cm = _CAST.search(rest)
+    if cm:
+        cast = cm.group(1)
+        rest = rest[:cm.start()] or "/"
     method_mismatch = False
     for ep in TABLE:
         m = ep.pattern.match(rest)
@@ -350,7 +367,9 @@ def _dispatch(ctx) -> Response:
         if ep.method != ctx.request.method:
             method_mismatch = True
             continue
-        gctx = GraphContext(ctx, version, {k: v for k, v in m.groupdict().items() if v is not None}, rest)
+        if cast is not None and not getattr(ep.handler, "castable", False):
+            raise segment_not_found(f"microsoft.graph.{cast}")
+        gctx = GraphContext(ctx, version, {k: v for k, v in m.groupdict().items() if v is not None}, rest, cast)
         low = rest.lower()
         if (low == "/me" or low.startswith("/me/")) and gctx.caller.is_app:
             raise GraphError(400, "BadRequest", "/me request is only valid with delegated authentication flow.")

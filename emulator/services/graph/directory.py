@@ -27,11 +27,11 @@ import re
 from typing import Any
 
 from ...world.events import device_target, record_audit
-from ...world.models import KNOWN_SKUS, ROLE_TEMPLATES, DirectoryDevice, User
+from ...world.models import KNOWN_SKUS, ROLE_TEMPLATES, DirectoryDevice, Group, User
 from . import odata
-from .core import CDA, GA, IA, W365, GraphContext, Perm, route
+from .core import CDA, GA, IA, W365, GraphContext, Perm, castable, route
 from .exceptions import GraphError, bad_request, not_found
-from .serializers import (DEVICE_SPEC, activated_roles, directory_role, directory_role_json, DIRECTORY_OBJECT_SPEC, EXTENSION_ATTRIBUTES, GROUP_SPEC, USER_SPEC,
+from .serializers import (DirectoryRole, DEVICE_SPEC, activated_roles, directory_role, directory_role_json, DIRECTORY_OBJECT_SPEC, EXTENSION_ATTRIBUTES, GROUP_SPEC, USER_SPEC,
                           device_full, device_json, directory_object, group_json, license_details,
                           organization_json, subscribed_skus, user_full, user_json)
 
@@ -169,8 +169,23 @@ def _expanding(ctx: GraphContext, serialize, navs: dict, type_name: str):
     return ser, tuple(name for name, _ in exps)
 
 
+_CASTS = {"user": ("users", User), "group": ("groups", Group), "device": ("devices", DirectoryDevice),
+          "directoryrole": ("directoryRoles", DirectoryRole)}
+_EMPTY_CASTS = {"serviceprincipal": "servicePrincipals", "administrativeunit": "administrativeUnits",
+                "orgcontact": "contacts", "application": "applications"}
+
+
 def _dobj_collection(ctx: GraphContext, fragment: str, objs: list[Any]) -> Any:
     t = ctx.tenant
+    if ctx.cast:
+        key = ctx.cast.lower()
+        if key in _CASTS:
+            fragment, cls = _CASTS[key]
+            objs = [o for o in objs if isinstance(o, cls)]
+        elif key in _EMPTY_CASTS:
+            fragment, objs = _EMPTY_CASTS[key], []
+        else:
+            raise GraphError(400, "BadRequest", f"Resource not found for the segment 'microsoft.graph.{ctx.cast}'.")
     return ctx.collection(fragment, DIRECTORY_OBJECT_SPEC, objs, lambda o: directory_object(t, o))
 
 
@@ -298,6 +313,7 @@ def _audit_app(ctx: GraphContext) -> dict[str, Any] | None:
 @route("GET", "devices(deviceId='{device_id}')/registeredOwners")
 @route("GET", "devices/{id}/registeredUsers")
 @route("GET", "devices(deviceId='{device_id}')/registeredUsers")
+@castable
 def device_owners(ctx: GraphContext):
     ctx.require(DEVICE_READ)
     d = _device(ctx)
@@ -307,6 +323,7 @@ def device_owners(ctx: GraphContext):
 @route("GET", "devices/{id}/memberOf")
 @route("GET", "devices(deviceId='{device_id}')/memberOf")
 @route("GET", "devices/{id}/transitiveMemberOf")
+@castable
 def device_member_of(ctx: GraphContext):
     ctx.require(DEVICE_READ)
     d = _device(ctx)
@@ -317,7 +334,7 @@ def device_member_of(ctx: GraphContext):
 
 def _user_entity(ctx: GraphContext, u: User):
     select = odata.resolve_select(USER_SPEC, ctx.query)
-    ser, keep = _expanding(ctx, user_full if select else user_json, USER_NAVS, "user")
+    ser, keep = _expanding(ctx, user_full if select or ctx.version == "beta" else user_json, USER_NAVS, "user")
     # /me answers with the users entity set context, as the real service does.
     return ctx.entity("users", ser(u), select, keep)
 
@@ -326,7 +343,8 @@ def _user_entity(ctx: GraphContext, u: User):
 def list_users(ctx: GraphContext):
     ctx.require(USER_READ)
     select = odata.resolve_select(USER_SPEC, ctx.query)
-    ser, keep = _expanding(ctx, user_full if select else user_json, USER_NAVS, "user")
+    # beta returns the wider property set by default.
+    ser, keep = _expanding(ctx, user_full if select or ctx.version == "beta" else user_json, USER_NAVS, "user")
     return ctx.collection("users", USER_SPEC, ctx.tenant.users.values(), ser, keep=keep)
 
 
@@ -347,6 +365,7 @@ def get_user(ctx: GraphContext):
 @route("GET", "users/{uid}/registeredDevices")
 @route("GET", "me/ownedDevices")
 @route("GET", "users/{uid}/ownedDevices")
+@castable
 def user_devices(ctx: GraphContext):
     ctx.require(USER_DEVICES, subject_user_id=_subject_user_id(ctx))
     u = _user(ctx)
@@ -369,6 +388,7 @@ def user_licenses(ctx: GraphContext):
 @route("GET", "users/{uid}/memberOf")
 @route("GET", "me/transitiveMemberOf")
 @route("GET", "users/{uid}/transitiveMemberOf")
+@castable
 def user_member_of(ctx: GraphContext):
     ctx.require(MEMBEROF_READ, subject_user_id=_subject_user_id(ctx))
     u = _user(ctx)
@@ -407,6 +427,7 @@ def get_group(ctx: GraphContext):
 
 @route("GET", "groups/{gid}/members")
 @route("GET", "groups/{gid}/transitiveMembers")
+@castable
 def group_members(ctx: GraphContext):
     ctx.require(GROUP_READ)
     g = _group(ctx)
@@ -478,6 +499,7 @@ def get_role(ctx: GraphContext):
 
 @route("GET", "directoryRoles/{rid}/members")
 @route("GET", "directoryRoles(roleTemplateId='{rid}')/members")
+@castable
 def role_members(ctx: GraphContext):
     ctx.require(ROLE_READ)
     r = _role(ctx)
@@ -718,3 +740,47 @@ def assign_license(ctx: GraphContext):
     out = {"@odata.context": ctx.context_url("users/$entity")}
     out.update(user_json(u))
     return ctx.ok(out)
+
+
+# -- membership checks -------------------------------------------------------------------------------------
+
+def _member_object(ctx: GraphContext):
+    if "uid" in ctx.params or ctx.path.lower().startswith("/me/"):
+        ctx.require(MEMBEROF_READ, subject_user_id=_subject_user_id(ctx))
+        return _user(ctx).id
+    ctx.require(DEVICE_READ)
+    return _device(ctx).id
+
+
+@route("POST", "me/getMemberGroups")
+@route("POST", "users/{uid}/getMemberGroups")
+@route("POST", "devices/{id}/getMemberGroups")
+@route("POST", "me/getMemberObjects")
+@route("POST", "users/{uid}/getMemberObjects")
+@route("POST", "devices/{id}/getMemberObjects")
+def get_member_groups(ctx: GraphContext):
+    oid = _member_object(ctx)
+    body = ctx.body_object()
+    flag = body.get("securityEnabledOnly")
+    if not isinstance(flag, bool):
+        raise bad_request("Invalid value specified for property 'securityEnabledOnly' of resource 'DirectoryObject'.")
+    groups = [g for g in ctx.tenant.groups_of(oid) if g.security_enabled or not flag]
+    ids = [g.id for g in groups]
+    if ctx.path.rstrip("/").lower().endswith("getmemberobjects"):
+        u = ctx.tenant.users.get(oid)
+        ids += [directory_role(ctx.tenant, r).id for r in (u.roles if u else [])]
+    return ctx.ok({"@odata.context": ctx.context_url("Collection(Edm.String)"), "value": ids})
+
+
+@route("POST", "me/checkMemberGroups")
+@route("POST", "users/{uid}/checkMemberGroups")
+@route("POST", "devices/{id}/checkMemberGroups")
+def check_member_groups(ctx: GraphContext):
+    oid = _member_object(ctx)
+    body = ctx.body_object()
+    wanted = body.get("groupIds")
+    if not isinstance(wanted, list) or not all(isinstance(x, str) for x in wanted) or len(wanted) > 20:
+        raise bad_request("Invalid value specified for property 'groupIds' of resource 'DirectoryObject'.")
+    mine = {g.id for g in ctx.tenant.groups_of(oid)}
+    return ctx.ok({"@odata.context": ctx.context_url("Collection(Edm.String)"),
+                   "value": [g for g in wanted if g in mine]})

@@ -19,6 +19,7 @@ from urllib.parse import quote
 from .exceptions import GraphError, bad_request
 
 ADVANCED_OPS = frozenset({"ne", "not", "endsWith"})
+# Inferred (open question 8): directory collections page by 100 and accept $top up to 999.
 DEFAULT_TOP = 100
 MAX_TOP = 999
 
@@ -60,6 +61,8 @@ class ResourceSpec:
     advanced_ops: frozenset[str] = ADVANCED_OPS
     #: `$count=true` is honoured only with `ConsistencyLevel: eventual` (directory objects).
     count_needs_header: bool = True
+    #: "directory" tokens look like `RFNwdAIAAQAAA...`; "log" tokens like `9177f2e3..._1` (GD paging.md).
+    skiptoken_style: str = "directory"
 
     def __post_init__(self) -> None:
         self._props_ci = {k.lower(): k for k in self.props}
@@ -542,11 +545,24 @@ def compile_search(spec: ResourceSpec, text: str) -> Callable[[Any], bool]:
 _SKIP_PREFIX = "RFNwdAIAAQAAA"
 
 
-def encode_skiptoken(offset: int) -> str:
+_LOG_TOKEN = re.compile(r"[0-9a-f]{32}_(\d+)\Z")
+
+
+def encode_skiptoken(offset: int, style: str = "directory") -> str:
+    if style == "log":
+        import hashlib
+
+        return hashlib.md5(f"page:{offset}".encode()).hexdigest() + f"_{offset}"
     return _SKIP_PREFIX + base64.urlsafe_b64encode(f"o:{offset}".encode()).decode().rstrip("=")
 
 
-def decode_skiptoken(token: str) -> int:
+def decode_skiptoken(token: str, style: str = "directory") -> int:
+    if style == "log":
+        m = _LOG_TOKEN.match(token)
+        if m:
+            return int(m.group(1))
+        raise bad_request("The specified page token value has expired and can no longer be included in your request.",
+                          code="Directory_ExpiredPageToken")
     try:
         if not token.startswith(_SKIP_PREFIX):
             raise ValueError
@@ -564,7 +580,7 @@ def decode_skiptoken(token: str) -> int:
                           code="Directory_ExpiredPageToken") from None
 
 
-def next_link(request, offset: int) -> str:
+def next_link(request, offset: int, style: str = "directory") -> str:
     """The request's URL with its query options kept and $skiptoken set to the next page."""
     base = f"https://{request.host}{request.path}"
     parts = []
@@ -573,7 +589,7 @@ def next_link(request, offset: int) -> str:
         if key.lower() == "$skiptoken":
             continue
         parts.append(k + "=" + quote(v, safe="',()=:$"))
-    parts.append(f"$skiptoken={encode_skiptoken(offset)}")
+    parts.append(f"$skiptoken={encode_skiptoken(offset, style)}")
     return base + "?" + "&".join(parts)
 
 
@@ -614,7 +630,7 @@ def run_query(spec: ResourceSpec, q: Query, items: Iterable[Any], *,
         preds.append(compile_filter(spec, parse_filter(q.filter), q.advanced))
     if q.search:
         preds.append(compile_search(spec, q.search))
-    offset = decode_skiptoken(q.skiptoken) if q.skiptoken else 0
+    offset = decode_skiptoken(q.skiptoken, spec.skiptoken_style) if q.skiptoken else 0
     want_count = q.count and (q.consistency_eventual or not spec.count_needs_header)
     if preds:
         if len(preds) == 1:

@@ -106,6 +106,7 @@ DEVICE_SPEC = ResourceSpec(
         "approximateLastSignInDateTime": Prop(lambda d: d.approximate_last_sign_in or d.registration_time,
                                               _ops("eq ne not ge le null"), orderby="advanced"),
         "createdDateTime": Prop(_g("registration_time"), _ops(""), orderby="advanced"),
+        "deletedDateTime": Prop(lambda d: None, _ops(""), orderby="advanced"),
         "registrationDateTime": Prop(_g("registration_time"), _ops("")),
         "deviceId": Prop(_g("device_id"), _ops("eq ne not startsWith in")),
         "displayName": Prop(_g("display_name"), _ops("eq ne not ge le in startsWith endsWith null"),

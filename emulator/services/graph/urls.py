@@ -4,7 +4,7 @@ One catch-all row: `core.dispatch` matches the endpoints the resource modules re
 `core.route` (so every path under the host gets a Graph answer, including the real
 "Resource not found for the segment" 400 for paths Graph does not have).
 """
-from . import audit, directory, intune, policies  # noqa: F401  (register their endpoints)
+from . import audit, batch, directory, intune, policies  # noqa: F401  (register their endpoints)
 from .core import TABLE, dispatch
 
 SERVICE = "graph"

@@ -17,6 +17,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
+from ... import jose
 from ...world.models import (DRS_APP_ID, DRS_RESOURCE, GRAPH_APP_ID, GRAPH_RESOURCE, INTUNE_APP_ID,
                              INTUNE_ENROLLMENT_APP_ID, INTUNE_ENROLLMENT_RESOURCE, OFFICE_PORTAL_APP_ID,
                              Tenant, User)
@@ -239,16 +240,17 @@ def validate_access_token(world, token: str | None, audiences: tuple[str, ...], 
     Returns the claims. Raises `TokenInvalid`."""
     if not token:
         raise TokenInvalid("missing", "Access token is empty.")
+    parsed = jose.parse(token)
     try:
-        header = jwt.get_unverified_header(token)
+        header = jose.get_unverified_header(token, parsed)
     except jwt.PyJWTError as exc:
         raise TokenInvalid("malformed", str(exc)) from None
     if header.get("alg") != "RS256":
         raise TokenInvalid("signature", "unexpected alg")
     try:
-        claims = jwt.decode(token, world.issuer_key.public_key(), algorithms=["RS256"],
-                            options={"verify_exp": False, "verify_nbf": False, "verify_aud": False,
-                                     "verify_iat": False})
+        # Same checks as jwt.decode(..., options={verify_exp/nbf/aud/iat: False}); see emulator/jose.py.
+        claims = jose.decode(token, world.cached("issuer_public_key", world.issuer_key.public_key), ("RS256",),
+                             parsed=parsed)
     except jwt.InvalidSignatureError:
         raise TokenInvalid("signature", "Signature verification failed.") from None
     except jwt.PyJWTError as exc:
