@@ -535,3 +535,27 @@ def test_odata_type_casts(env):
     assert body["value"] == []
     r = env.call("GET", "/v1.0/devices/microsoft.graph.user", token=tok)
     assert err(r) == ("BadRequest", "Resource not found for the segment 'microsoft.graph.user'.")
+
+
+def test_users_write(env):
+    tok = env.token(scopes=["User.ReadWrite.All"])
+    body = {"accountEnabled": True, "displayName": "Dana D", "mailNickname": "dana",
+            "userPrincipalName": "dana@contoso.onmicrosoft.com", "usageLocation": "GB",
+            "passwordProfile": {"forceChangePasswordNextSignIn": False, "password": "Str0ng!Pass"}}
+    r = env.call("POST", "/v1.0/users", token=tok, body=body)
+    assert r.status == 201
+    uid = r.json()["id"]
+    dana = env.tenant.users[uid]
+    assert dana.password == "Str0ng!Pass" and dana.usage_location == "GB"
+    r = env.call("POST", "/v1.0/users", token=tok, body=body)
+    assert err(r) == ("Request_BadRequest", "Another object with the same value for property userPrincipalName "
+                                            "already exists.")
+    weak = dict(body, userPrincipalName="erin@contoso.onmicrosoft.com", passwordProfile={"password": "weak"})
+    assert "complexity" in err(env.call("POST", "/v1.0/users", token=tok, body=weak))[1]
+    assert env.call("PATCH", f"/v1.0/users/{uid}", token=tok, body={"accountEnabled": False}).status == 204
+    assert dana.account_enabled is False
+    assert env.call("PATCH", f"/v1.0/users/{uid}", token=tok, body={"id": "x"}).status == 400
+    assert env.call("DELETE", f"/v1.0/users/{uid}", token=tok).status == 204
+    assert uid not in env.tenant.users
+    plain = env.token(user=env.user, scopes=["User.ReadWrite.All"])
+    assert env.call("PATCH", f"/v1.0/users/{env.admin.id}", token=plain, body={"jobTitle": "x"}).status == 403

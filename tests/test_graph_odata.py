@@ -189,3 +189,11 @@ def test_non_indexed_property_message(env):
     r = env.call("GET", "/v1.0/groups?$filter=createdDateTime ge 2020-01-01T00:00:00Z", token=env.tok)
     assert err(r) == ("Request_UnsupportedQuery", "Unsupported or invalid query filter clause specified for property "
                                                   "'createdDateTime' of resource 'Group'.")
+
+
+def test_filter_literal_types(env):
+    r = env.call("GET", "/v1.0/users?$filter=accountEnabled eq 'true'", token=env.tok)
+    assert err(r) == ("BadRequest", "Invalid filter clause: A binary operator with incompatible types was detected. "
+                                    "Found operand types 'Edm.Boolean' and 'Edm.String' for operator kind 'Equal'.")
+    r = env.call("GET", "/v1.0/devices?$filter=displayName eq 5", token=env.tok)
+    assert r.status == 400 and "'Edm.String' and 'Edm.Int32'" in err(r)[1]

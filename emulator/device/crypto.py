@@ -38,12 +38,29 @@ def b64_any_decode(text: str) -> bytes:
     return base64.b64decode(text + "=" * (-len(text) % 4))
 
 
-def build_csr(key: RSAPrivateKey) -> bytes:
-    """PKCS#10, CN=7E980AD9-..., SHA256withRSA; one RSA signature, so cheap."""
+#: Built CSRs by (id(key), subject CN) -> (key, DER). A PKCS#10 request over the same key and
+#: subject is byte-identical every time (PKCS#1 v1.5 signatures are deterministic), and the TPM keys
+#: come from the shared pool, so a request once built is reused (bounded; the key is held so its id
+#: stays its own).
+_CSR_CACHE: dict[tuple[int, str], tuple[RSAPrivateKey, bytes]] = {}
+_CSR_CACHE_MAX = 512
+
+
+def build_csr(key: RSAPrivateKey, subject_cn: str = CSR_SUBJECT_CN) -> bytes:
+    """PKCS#10, CN=7E980AD9-... (or `subject_cn`), SHA256withRSA; one RSA signature, built once per
+    key and subject."""
+    ck = (id(key), subject_cn)
+    hit = _CSR_CACHE.get(ck)
+    if hit is not None and hit[0] is key:
+        return hit[1]
     csr = (x509.CertificateSigningRequestBuilder()
-           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CSR_SUBJECT_CN)]))
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject_cn)]))
            .sign(key, hashes.SHA256()))
-    return csr.public_bytes(serialization.Encoding.DER)
+    der = csr.public_bytes(serialization.Encoding.DER)
+    if len(_CSR_CACHE) >= _CSR_CACHE_MAX:
+        _CSR_CACHE.clear()
+    _CSR_CACHE[ck] = (key, der)
+    return der
 
 
 def bcrypt_rsakey_blob(pub: RSAPublicKey) -> bytes:

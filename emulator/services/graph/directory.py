@@ -19,6 +19,9 @@ Permissions (delegated scopes | application roles | directory roles a delegated 
 | POST groups, DELETE groups/{id} | Group.ReadWrite.All, Directory.ReadWrite.All, Directory.AccessAsUser.All | Group.ReadWrite.All, Directory.ReadWrite.All | Global Admin, User Admin, Groups Admin, Intune Admin |
 | POST/DELETE groups/{id}/members/$ref | GroupMember.ReadWrite.All, Group.ReadWrite.All, Directory.ReadWrite.All, Directory.AccessAsUser.All | GroupMember.ReadWrite.All, Group.ReadWrite.All, Directory.ReadWrite.All | Global Admin, User Admin, Groups Admin, Intune Admin |
 | POST users/{id}/assignLicense | LicenseAssignment.ReadWrite.All, User.ReadWrite.All, Directory.ReadWrite.All, Directory.AccessAsUser.All | LicenseAssignment.ReadWrite.All, User.ReadWrite.All, Directory.ReadWrite.All | Global Admin, User Admin, License Admin |
+| POST users, PATCH users/{id}, DELETE users/{id} | User.ReadWrite.All, Directory.ReadWrite.All, Directory.AccessAsUser.All | User.ReadWrite.All, Directory.ReadWrite.All | Global Admin, User Admin |
+| POST getMemberGroups/checkMemberGroups/getMemberObjects | as memberOf (users) / as GET device (devices) | same | any user |
+| POST $batch | (each request is checked on its own) | | |
 | GET /oidc/userinfo | any delegated token | (refused) | any user |
 """
 from __future__ import annotations
@@ -784,3 +787,112 @@ def check_member_groups(ctx: GraphContext):
     mine = {g.id for g in ctx.tenant.groups_of(oid)}
     return ctx.ok({"@odata.context": ctx.context_url("Collection(Edm.String)"),
                    "value": [g for g in wanted if g in mine]})
+
+
+# -- users: create, update, delete ------------------------------------------------------------------------
+
+USER_WRITE = Perm(("User.ReadWrite.All", "Directory.ReadWrite.All", "Directory.AccessAsUser.All"),
+                  ("User.ReadWrite.All", "Directory.ReadWrite.All"), roles=(GA, USER_ADMIN))
+_USER_PATCHABLE = {"accountEnabled": ("account_enabled", bool), "displayName": ("display_name", str),
+                   "givenName": ("given_name", str), "surname": ("surname", str), "jobTitle": ("job_title", str),
+                   "usageLocation": ("usage_location", str)}
+
+
+def _password_ok(pw: str) -> bool:
+    """Entra's complexity rule: 8-256 characters and three of: lower, upper, digit, symbol."""
+    kinds = sum([any(c.islower() for c in pw), any(c.isupper() for c in pw), any(c.isdigit() for c in pw),
+                 any(not c.isalnum() for c in pw)])
+    return 8 <= len(pw) <= 256 and kinds >= 3
+
+
+@route("POST", "users")
+def create_user(ctx: GraphContext):
+    ctx.require(USER_WRITE)
+    body = ctx.body_object()
+    _required(body, ("accountEnabled", "displayName", "mailNickname", "userPrincipalName"), "User")
+    upn = str(body["userPrincipalName"])
+    t = ctx.tenant
+    domain = upn.rsplit("@", 1)[-1].lower() if "@" in upn else ""
+    if domain not in [d.lower() for d in t.domains]:
+        raise bad_request("The domain portion of the userPrincipalName property is invalid. You must use one of the "
+                          "verified domain names in your organization.")
+    if t.user_by_upn(upn) is not None:
+        raise bad_request("Another object with the same value for property userPrincipalName already exists.")
+    profile = body.get("passwordProfile")
+    pw = profile.get("password") if isinstance(profile, dict) else None
+    if not isinstance(pw, str) or not pw:
+        raise bad_request("Invalid value specified for property 'passwordProfile' of resource 'User'.")
+    if not _password_ok(pw):
+        raise bad_request("The specified password does not comply with password complexity requirements. Please "
+                          "provide a different password.")
+    u = ctx.world.add_user(t, upn, password=pw, display_name=str(body["displayName"]), licenses=[], mfa_methods=[],
+                           account_enabled=bool(body["accountEnabled"]),
+                           usage_location=str(body.get("usageLocation") or ""))
+    if isinstance(body.get("givenName"), str):
+        u.given_name = body["givenName"]
+    if isinstance(body.get("surname"), str):
+        u.surname = body["surname"]
+    if isinstance(body.get("jobTitle"), str):
+        u.job_title = body["jobTitle"]
+    record_audit(ctx.world, t, activity="Add user", category="UserManagement", service="Core Directory",
+                 operation_type="Add", initiated_by=ctx.caller.user,
+                 targets=[{"id": u.id, "displayName": None, "type": "User", "userPrincipalName": u.user_principal_name,
+                           "groupType": None, "modifiedProperties": []}])
+    out = {"@odata.context": ctx.context_url("users/$entity")}
+    out.update(user_json(u))
+    return ctx.ok(out, 201)
+
+
+@route("PATCH", "users/{uid}")
+@route("PATCH", "me")
+def patch_user(ctx: GraphContext):
+    ctx.require(USER_WRITE)
+    u = _user(ctx)
+    body = ctx.body_object()
+    changes = {}
+    for k, v in body.items():
+        if k.startswith("@odata"):
+            continue
+        if k == "passwordProfile":
+            pw = v.get("password") if isinstance(v, dict) else None
+            if not isinstance(pw, str) or not _password_ok(pw):
+                raise bad_request("The specified password does not comply with password complexity requirements. "
+                                  "Please provide a different password.")
+            changes["password"] = pw
+            continue
+        if k not in _USER_PATCHABLE:
+            raise GraphError(400, "BadRequest", f"Property '{k}' does not exist on type 'microsoft.graph.user'. "
+                                                "Make sure to only use property names that are defined by the type "
+                                                "or mark the type as open type." if k not in USER_SPEC.selectable else
+                             f"Property '{k}' is read-only and cannot be set.")
+        attr, typ = _USER_PATCHABLE[k]
+        if not isinstance(v, typ) or (typ is str and k in ("displayName", "usageLocation") and not v):
+            raise bad_request(f"Invalid value specified for property '{k}' of resource 'User'.")
+        if k == "usageLocation" and (len(v) != 2 or not v.isalpha()):
+            raise bad_request("Invalid value specified for property 'usageLocation' of resource 'User'.")
+        changes[attr] = v.upper() if k == "usageLocation" else v
+    with ctx.world.lock:
+        for attr, v in changes.items():
+            setattr(u, attr, v)
+    record_audit(ctx.world, ctx.tenant, activity="Update user", category="UserManagement", service="Core Directory",
+                 operation_type="Update", initiated_by=ctx.caller.user,
+                 targets=[{"id": u.id, "displayName": None, "type": "User", "userPrincipalName": u.user_principal_name,
+                           "groupType": None, "modifiedProperties": []}])
+    return ctx.no_content()
+
+
+@route("DELETE", "users/{uid}")
+def delete_user(ctx: GraphContext):
+    ctx.require(USER_WRITE)
+    u = _user(ctx)
+    t = ctx.tenant
+    with ctx.world.lock:
+        t.users.pop(u.id, None)
+        for g in t.groups.values():
+            if u.id in g.members:
+                g.members.remove(u.id)
+    record_audit(ctx.world, t, activity="Delete user", category="UserManagement", service="Core Directory",
+                 operation_type="Delete", initiated_by=ctx.caller.user,
+                 targets=[{"id": u.id, "displayName": None, "type": "User", "userPrincipalName": u.user_principal_name,
+                           "groupType": None, "modifiedProperties": []}])
+    return ctx.no_content()

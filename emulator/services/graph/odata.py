@@ -39,6 +39,8 @@ class Prop:
     #: For collection properties filtered with any()/all(): "" -> operators on the element itself,
     #: "skuId" -> operators on that property of each element.
     elements: dict[str, frozenset[str]] | None = None
+    #: EDM type for literal type checks ("Edm.Boolean", "Edm.String"); "" = unchecked.
+    edm: str = ""
 
 
 @dataclass
@@ -272,6 +274,32 @@ def _advanced_missing(op: str) -> GraphError:
                                                        f"parameters might be missing. {ADVANCED_HINT}")
 
 
+def _edm_of(lit: Any) -> str:
+    if isinstance(lit, bool):
+        return "Edm.Boolean"
+    if isinstance(lit, int):
+        return "Edm.Int32"
+    if isinstance(lit, float):
+        return "Edm.Double"
+    if isinstance(lit, _dt.datetime):
+        return "Edm.DateTimeOffset"
+    return "Edm.String"
+
+
+_OP_KIND = {"eq": "Equal", "ne": "NotEqual", "gt": "GreaterThan", "ge": "GreaterThanOrEqual", "lt": "LessThan",
+            "le": "LessThanOrEqual", "in": "In"}
+
+
+def _type_check(prop: Prop, lit: Any, op: str) -> None:
+    if not prop.edm or lit is None:
+        return
+    got = _edm_of(lit)
+    if got != prop.edm:
+        raise GraphError(400, "BadRequest", "Invalid filter clause: A binary operator with incompatible types was "
+                                            f"detected. Found operand types '{prop.edm}' and '{got}' for operator "
+                                            f"kind '{_OP_KIND.get(op, op)}'.")
+
+
 def _norm(v: Any, ci: bool) -> Any:
     if ci and isinstance(v, str):
         return v.lower()
@@ -357,7 +385,10 @@ def compile_filter(spec: ResourceSpec, node: Node, advanced: bool) -> Callable[[
                 return lambda o: isinstance(v := g(o), str) and v.startswith(lit)
             return lambda o: isinstance(v := g(o), str) and _norm(v, ci).endswith(lit)
         if n.kind == "in":
-            g = check(n.prop, "in").getter
+            p_in = check(n.prop, "in")
+            for v in n.value:
+                _type_check(p_in, v, "eq")
+            g = p_in.getter
             vals = {_norm(v, ci) for v in n.value}
             return lambda o: _norm(g(o), ci) in vals
         # comparison
@@ -371,7 +402,9 @@ def compile_filter(spec: ResourceSpec, node: Node, advanced: bool) -> Callable[[
             if op == "eq":
                 return lambda o: g(o) is None
             return lambda o: g(o) is not None
-        g = check(n.prop, op).getter
+        p_cmp = check(n.prop, op)
+        _type_check(p_cmp, lit, op)
+        g = p_cmp.getter
         if op == "eq":
             if isinstance(lit, str) and ci:
                 ll = lit.lower()

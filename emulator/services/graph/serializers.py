@@ -185,7 +185,7 @@ def user_full(u: User) -> dict[str, Any]:
         "onPremisesSyncEnabled": None,
         "otherMails": [],
         "proxyAddresses": [f"SMTP:{u.mail}"],
-        "usageLocation": u.usage_location,
+        "usageLocation": u.usage_location or None,
         "userType": "Member",
     }
 
@@ -207,7 +207,7 @@ USER_SPEC = ResourceSpec(
         "givenName": Prop(_g("given_name"), _ops("eq ne not ge le in startsWith null"), search=True),
         "surname": Prop(_g("surname"), _ops("eq ne not ge le in startsWith null"), search=True),
         "accountEnabled": Prop(_g("account_enabled"), _ops("eq ne not in")),
-        "usageLocation": Prop(_g("usage_location"), _ops("eq ne not ge le in startsWith null")),
+        "usageLocation": Prop(lambda u: u.usage_location or None, _ops("eq ne not ge le in startsWith null")),
         "jobTitle": Prop(_g("job_title"), _ops("eq ne not ge le in startsWith null"), search=True),
         "mailNickname": Prop(lambda u: u.mail_nickname, _ops("eq ne not ge le in startsWith null"), search=True),
         "createdDateTime": Prop(_g("created"), _ops("eq ne not ge le in null"), orderby="advanced"),
@@ -473,3 +473,13 @@ MANAGED_DEVICE_SPEC = ResourceSpec(
 )
 # Intune compares case-insensitively too, and treats ne/endsWith as ordinary operators.
 MANAGED_DEVICE_SPEC.case_insensitive = True
+
+_BOOLEANS = {"accountEnabled", "isCompliant", "isManaged", "securityEnabled"}
+_STRINGS = {"displayName", "userPrincipalName", "deviceId", "operatingSystem", "operatingSystemVersion", "trustType",
+            "mail", "givenName", "surname", "mailNickname", "profileType", "deviceName", "mdmAppId"}
+for _spec in (DEVICE_SPEC, USER_SPEC, GROUP_SPEC, DIRECTORY_OBJECT_SPEC, MANAGED_DEVICE_SPEC):
+    for _name, _prop in _spec.props.items():
+        if _name in _BOOLEANS:
+            _prop.edm = "Edm.Boolean"
+        elif _name in _STRINGS:
+            _prop.edm = "Edm.String"

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFHMAC, CounterLocation, Mode
 
+from ... import jose
 from ...http import Response, json_response, text_response
 from ...world import events, policy
 from ...world.models import BROKER_CLIENT_ID, WINDOWS_CLOUDAP_CLIENT_ID
@@ -211,15 +212,16 @@ def jwt_bearer(ctx, form: dict, tenant_ref: str) -> Response:
     request = form.get("request")
     if not request:
         raise AadstsError(900144, parameter="request")
+    parsed = jose.parse(request)
     try:
-        header = jwt.get_unverified_header(request)
+        header = jose.get_unverified_header(request, parsed)
     except jwt.PyJWTError:
         raise _bad_request("The 'request' parameter is not a valid JWT.") from None
     alg = header.get("alg")
     if alg == "RS256" and header.get("x5c"):
-        return _issue_prt(ctx, form, tenant_ref, request, header)
+        return _issue_prt(ctx, form, tenant_ref, request, header, parsed)
     if alg == "HS256" and header.get("ctx"):
-        return _use_prt(ctx, form, tenant_ref, request, header)
+        return _use_prt(ctx, form, tenant_ref, request, header, parsed)
     raise _bad_request("The signed request must be RS256 with x5c or HS256 with ctx.")
 
 
@@ -233,7 +235,8 @@ def _tenant_scope(world, tenant_ref: str):
     return t
 
 
-def _issue_prt(ctx, form: dict, tenant_ref: str, request: str, header: dict) -> Response:
+def _issue_prt(ctx, form: dict, tenant_ref: str, request: str, header: dict,
+               parsed: jose.Parsed | None = None) -> Response:
     world = ctx.world
     url_tenant = _tenant_scope(world, tenant_ref)
     x5c = header.get("x5c")
@@ -248,9 +251,8 @@ def _issue_prt(ctx, form: dict, tenant_ref: str, request: str, header: dict) -> 
     if now_dt > cert.not_valid_after_utc or now_dt < cert.not_valid_before_utc - dt.timedelta(seconds=MAX_CLOCK_SKEW):
         raise _device_auth_failed("The device certificate is not within its validity period.")
     try:
-        payload = jwt.decode(request, cert.public_key(), algorithms=["RS256"],
-                             options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
-                                      "verify_aud": False, "verify_iss": False})
+        # Same checks as jwt.decode(..., options={verify_exp/nbf/iat/aud/iss: False}); see emulator/jose.py.
+        payload = jose.decode(request, cert.public_key(), ("RS256",), parsed=parsed)
     except jwt.InvalidSignatureError:
         raise _device_auth_failed("The request signature does not match the device certificate.") from None
     except jwt.PyJWTError as exc:
@@ -367,7 +369,8 @@ def _prt_reply(ctx, tenant, user, device, prt: str, client_id: str, form: dict) 
     return out
 
 
-def _use_prt(ctx, form: dict, tenant_ref: str, request: str, header: dict) -> Response:
+def _use_prt(ctx, form: dict, tenant_ref: str, request: str, header: dict,
+             parsed: jose.Parsed | None = None) -> Response:
     world = ctx.world
     url_tenant = _tenant_scope(world, tenant_ref)
     parts = request.split(".")
@@ -391,9 +394,7 @@ def _use_prt(ctx, form: dict, tenant_ref: str, request: str, header: dict) -> Re
     kdf_ver = header.get("kdf_ver", 1)
     key = kdf_v2(session_key, ctx_bytes, payload_bytes) if str(kdf_ver) == "2" else kdf(session_key, ctx_bytes)
     try:
-        jwt.decode(request, key, algorithms=["HS256"],
-                   options={"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False,
-                            "verify_iss": False})
+        jose.decode(request, key, ("HS256",), parsed=parsed)
     except jwt.PyJWTError:
         raise _device_auth_failed("The request was not signed with the session key of this token.") from None
 

@@ -249,8 +249,7 @@ def validate_access_token(world, token: str | None, audiences: tuple[str, ...], 
         raise TokenInvalid("signature", "unexpected alg")
     try:
         # Same checks as jwt.decode(..., options={verify_exp/nbf/aud/iat: False}); see emulator/jose.py.
-        claims = jose.decode(token, world.cached("issuer_public_key", world.issuer_key.public_key), ("RS256",),
-                             parsed=parsed)
+        claims = jose.decode(token, world.issuer_key.public_key(), ("RS256",), parsed=parsed)
     except jwt.InvalidSignatureError:
         raise TokenInvalid("signature", "Signature verification failed.") from None
     except jwt.PyJWTError as exc:
