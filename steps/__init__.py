@@ -12,3 +12,4 @@ from .tenant_steps import *  # noqa: F401,F403
 from .device_steps import *  # noqa: F401,F403
 from .check_steps import *  # noqa: F401,F403
 from .vocabulary_steps import *  # noqa: F401,F403
+from .scenario_steps import *  # noqa: F401,F403

@@ -108,20 +108,21 @@ def _graph(lab, path: str) -> dict:
 
 
 def _admin_token(lab) -> str:
+    """An app-only token of the harness's own admin app (client credentials): what an admin tool
+    reads the tenant with. Conditional Access for users does not apply to it, so a scenario whose
+    policies lock users out still lets the harness look."""
     cached = getattr(lab, "_admin_token", None)
     if cached:
         return cached
-    from emulator.world.models import ROLE_TEMPLATES
-
-    upn = f"admin@{lab.tenant.initial_domain}"
-    if lab.tenant.user_by_upn(upn) is None:
-        lab.world.add_user(lab.tenant, upn, password="Adm1n!Pass", display_name="Tenant Admin",
-                           roles=[ROLE_TEMPLATES["Global Administrator"], ROLE_TEMPLATES["Intune Administrator"]])
+    app = next((a for a in lab.tenant.applications.values() if a.display_name == "entra-emu harness"), None)
+    if app is None:
+        app = lab.world.add_application(lab.tenant, "entra-emu harness", secret="harness-secret", app_roles=[
+            "Device.Read.All", "Directory.Read.All", "AuditLog.Read.All", "DeviceManagementManagedDevices.Read.All",
+            "Policy.Read.All"])
     r = requests.post(f"https://login.microsoftonline.com/{lab.tenant.id}/oauth2/v2.0/token", data={
-        "grant_type": "password", "client_id": "14d82eec-204b-4c2f-b7e8-296a70dab67e", "username": upn,
-        "password": "Adm1n!Pass",
-        "scope": "Device.Read.All DeviceManagementManagedDevices.Read.All Directory.Read.All"})
+        "grant_type": "client_credentials", "client_id": app.app_id, "client_secret": "harness-secret",
+        "scope": "https://graph.microsoft.com/.default"})
     if r.status_code != 200:
-        raise StepFailed(f"Could not sign in as the admin: {r.text[:300]}")
+        raise StepFailed(f"Could not get the harness's admin token: {r.text[:300]}")
     lab._admin_token = r.json()["access_token"]
     return lab._admin_token

@@ -225,7 +225,7 @@ def disconnect_all(lab):
     device.disconnect()
 
 
-@phrase("when", r'(?:I )?[Dd]isconnect and (?:repeat|redo) the join(?: process)?(?: if needed)?',
+@phrase("when", r'(?:I )?[Dd]isconnect and (?:repeat|redo) (?:the )?join(?:ing)?(?: process)?(?: if needed)?',
         examples=["Disconnect and repeat join process if needed"])
 def disconnect_and_rejoin(lab):
     upn, password = actor(lab)

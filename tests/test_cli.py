@@ -59,3 +59,15 @@ def test_unknown_scenario_says_which_exist():
     result = CliRunner().invoke(main, ["demo", "device-limit"])
     assert result.exit_code == 2
     assert "device-limit-reached" in result.output
+
+
+def test_every_scenario_has_a_failure_feature_with_symptom_and_fix():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parent.parent / "features" / "failure-modes"
+    for name in SCENARIOS:
+        if name == "happy-path":
+            continue
+        text = (folder / f"{name}.feature").read_text()
+        assert f'Given the scenario "{name}"' in text
+        assert ": the symptom" in text and ": the fix repairs it" in text, name

@@ -559,3 +559,25 @@ def test_users_write(env):
     assert uid not in env.tenant.users
     plain = env.token(user=env.user, scopes=["User.ReadWrite.All"])
     assert env.call("PATCH", f"/v1.0/users/{env.admin.id}", token=plain, body={"jobTitle": "x"}).status == 403
+
+
+def test_delta_devices(env):
+    tok = env.token(scopes=ADMIN_SCOPES)
+    for i in range(150):
+        env.add_device(env.user, f"BULK-{i:03d}")
+    first = env.call("GET", "/v1.0/devices/delta?$select=id,displayName", token=tok).json()
+    assert len(first["value"]) == 100 and "@odata.nextLink" in first
+    second = env.call("GET", first["@odata.nextLink"], token=tok).json()
+    assert len(second["value"]) == 53 and "@odata.deltaLink" in second
+    assert set(second["value"][0]) == {"id", "displayName"}
+    link = second["@odata.deltaLink"]
+    assert env.call("GET", link, token=tok).json()["value"] == []
+    d0, d1 = env.devices[0], env.devices[1]
+    env.call("PATCH", f"/v1.0/devices/{d0.id}", token=env.token(scopes=["Directory.AccessAsUser.All"]),
+             body={"accountEnabled": False})
+    env.call("DELETE", f"/v1.0/devices/{d1.id}", token=env.token(scopes=["Directory.AccessAsUser.All"]))
+    changes = env.call("GET", link, token=tok).json()
+    assert {c["id"] for c in changes["value"]} == {d0.id, d1.id}
+    removed = [c for c in changes["value"] if "@removed" in c]
+    assert removed == [{"id": d1.id, "@removed": {"reason": "deleted"}}]
+    assert env.call("GET", "/v1.0/devices/delta?$deltatoken=bogus", token=tok).status == 400

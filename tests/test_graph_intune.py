@@ -222,3 +222,14 @@ def test_sign_ins_need_premium_and_hide_report_only_results(env):
     assert err(r) == ("Authentication_RequestFromNonPremiumTenantOrB2CTenant",
                       "Neither tenant is B2C or tenant doesn't have premium license")
     assert env.call("GET", "/v1.0/auditLogs/directoryAudits", token=tok).status == 200
+
+
+def test_patch_managed_device_ownership(env):
+    m = env.managed[2]
+    tok = env.token(scopes=["DeviceManagementManagedDevices.ReadWrite.All"])
+    r = env.call("PATCH", f"/v1.0/deviceManagement/managedDevices/{m.id}", token=tok,
+                 body={"managedDeviceOwnerType": "personal"})
+    assert r.status == 204 and m.owner_type == "personal"
+    r = env.call("PATCH", f"/v1.0/deviceManagement/managedDevices/{m.id}", token=tok,
+                 body={"managedDeviceOwnerType": "mine"})
+    assert r.status == 400

@@ -222,7 +222,15 @@ def _guid(*parts: str) -> str:
 def _check(resp) -> ET.Element:
     """The parsed SOAP response, or MdmEnrollmentError for a fault / an unreadable answer."""
     content = resp.content if isinstance(resp.content, (bytes, bytearray)) else str(resp.text).encode("utf-8")
-    fault = soap.parse_fault(bytes(content)) if content else None
+    # Parsed once: the fault check and the result read the same tree.
+    root: ET.Element | None = None
+    parse_error: soap.SoapParseError | None = None
+    if content:
+        try:
+            root = soap.parse_xml(bytes(content))
+        except soap.SoapParseError as exc:
+            parse_error = exc
+    fault = soap.parse_fault(root) if root is not None else None
     if fault is not None:
         code = fault.error_type or fault.subcode or "EnrollmentServer"
         raise MdmEnrollmentError(soap.fault_hresult(fault.subcode, fault.error_type), code,
@@ -233,11 +241,16 @@ def _check(resp) -> ET.Element:
         raise MdmEnrollmentError(MENROLL_E_DEVICE_CONFIGMGRSERVER_ERROR, "EnrollmentServer",
                                  f"The enrollment server answered HTTP {resp.status_code}.",
                                  http_status=resp.status_code)
-    try:
-        return soap.parse_xml(bytes(content))
-    except soap.SoapParseError as exc:
-        raise MdmEnrollmentError(MENROLL_E_DEVICE_MESSAGE_FORMAT_ERROR, "MessageFormat", str(exc),
-                                 http_status=resp.status_code) from None
+    if root is None:
+        if parse_error is None:
+            try:
+                root = soap.parse_xml(bytes(content))
+            except soap.SoapParseError as exc:
+                parse_error = exc
+        if parse_error is not None:
+            raise MdmEnrollmentError(MENROLL_E_DEVICE_MESSAGE_FORMAT_ERROR, "MessageFormat", str(parse_error),
+                                     http_status=resp.status_code) from None
+    return root
 
 
 def _characteristics(elem: ET.Element, type_: str) -> list[ET.Element]:

@@ -20,18 +20,19 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import tempfile
-import uuid
 import weakref
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, Iterable
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, quote_plus, urlencode, urlsplit
 
 import requests
 
 from ..world.clock import CloudClock, DeviceClock
+from ..world.ids import uuid4_str
 from ..world.keys import pool_key, pool_size
 from . import crypto, screens
 from .errors import (E_MENROLL_AUTHENTICATION, E_NET_CANNOT_CONNECT, E_NET_SECURE_FAILURE, LOGON_MESSAGES,
@@ -744,7 +745,7 @@ class WindowsDevice:
     # HTTP
     # ---------------------------------------------------------------------------------------
     def _guid(self) -> str:
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        return uuid4_str(self._rng.getrandbits(128))
 
     def _http(self, method: str, url: str, *, headers: dict[str, str] | None = None,
               form: dict[str, Any] | None = None, json_body: Any = None, cert: tuple[str, str] | None = None):
@@ -758,7 +759,7 @@ class WindowsDevice:
             raise
         data: Any = None
         if form is not None:
-            data = urlencode(form)
+            data = _urlencode(form)
             h.setdefault("Content-Type", "application/x-www-form-urlencoded")
         elif json_body is not None:
             data = json.dumps(json_body, separators=(",", ":")).encode()
@@ -806,7 +807,7 @@ class WindowsDevice:
         self._flow.state = self._guid()
         q = {"client_id": BROKER_CLIENT_ID, "response_type": "code", "redirect_uri": JOIN_REDIRECT_URI,
              "resource": DRS_RESOURCE, "login_hint": upn, "state": self._flow.state}
-        resp = self._http("GET", f"{LOGIN}/common/oauth2/authorize?{urlencode(q)}")
+        resp = self._http("GET", f"{LOGIN}/common/oauth2/authorize?{_urlencode(q)}")
         body = self._json(resp)
         if resp.status_code != 200 or not isinstance(body, dict) or "page" not in body:
             if isinstance(body, dict) and body.get("error"):
@@ -1030,9 +1031,21 @@ class WindowsDevice:
 
 
 # ---------------------------------------------------------------------------------------------
-def _aadsts_codes(text: str) -> list[int]:
-    import re
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
 
+
+def _urlencode(form: dict[str, Any]) -> str:
+    """`urllib.parse.urlencode(form)` (same text): values made only of characters quote_plus
+    leaves alone are not run through it."""
+    out = []
+    for k, v in form.items():
+        if not (isinstance(k, str) and isinstance(v, str)):
+            return urlencode(form)
+        out.append(f"{k if _URL_SAFE(k) else quote_plus(k)}={v if _URL_SAFE(v) else quote_plus(v)}")
+    return "&".join(out)
+
+
+def _aadsts_codes(text: str) -> list[int]:
     return [int(m) for m in re.findall(r"AADSTS(\d+)", text or "")]
 
 

@@ -3,7 +3,16 @@ from __future__ import annotations
 
 import random
 import threading
-import uuid
+
+
+_V4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_V4_SET = (0x8000 << 48) | (4 << 76)
+
+
+def uuid4_str(bits: int) -> str:
+    """`str(uuid.UUID(int=bits, version=4))` without building a UUID object (same text)."""
+    h = "%032x" % ((bits & _V4_CLEAR) | _V4_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class IdFactory:
@@ -17,7 +26,8 @@ class IdFactory:
 
     def guid(self) -> str:
         with self._lock:
-            return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+            bits = self._rng.getrandbits(128)
+        return uuid4_str(bits)
 
     def hex(self, nbytes: int) -> str:
         with self._lock:

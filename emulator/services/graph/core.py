@@ -256,6 +256,7 @@ class Endpoint:
     pattern: re.Pattern
     handler: Callable[[GraphContext], Response]
     versions: tuple[str, ...] = VERSIONS
+    template: str = ""
 
 
 TABLE: list[Endpoint] = []
@@ -289,7 +290,9 @@ def route(method: str, template: str, versions: tuple[str, ...] = VERSIONS):
     pattern = re.compile("/" + "/".join(rx_parts) + r"/?\Z", re.IGNORECASE)
 
     def deco(fn):
-        TABLE.append(Endpoint(method.upper(), pattern, fn, versions))
+        TABLE.append(Endpoint(method.upper(), pattern, fn, versions, template.strip("/")))
+        # Literal segments win over keys (`devices/delta` before `devices/{id}`): fewest keys first.
+        TABLE.sort(key=lambda e: e.pattern.groups)
         return fn
     return deco
 

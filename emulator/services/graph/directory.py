@@ -22,6 +22,7 @@ Permissions (delegated scopes | application roles | directory roles a delegated 
 | POST users, PATCH users/{id}, DELETE users/{id} | User.ReadWrite.All, Directory.ReadWrite.All, Directory.AccessAsUser.All | User.ReadWrite.All, Directory.ReadWrite.All | Global Admin, User Admin |
 | POST getMemberGroups/checkMemberGroups/getMemberObjects | as memberOf (users) / as GET device (devices) | same | any user |
 | POST $batch | (each request is checked on its own) | | |
+| GET devices/delta, users/delta, groups/delta | as the collection | as the collection | any user |
 | GET /oidc/userinfo | any delegated token | (refused) | any user |
 """
 from __future__ import annotations
@@ -153,7 +154,7 @@ def _expansions(ctx: GraphContext, navs: dict, type_name: str) -> list[tuple[str
         # Inferred text: $expand is not supported with advanced queries (GD aad-advanced-queries).
         raise GraphError(400, "Request_UnsupportedQuery", "Unsupported query.")
     if len(out) > 1:
-        # Graph directory objects allow one expanded navigation property per request.
+        # Inferred: directory objects expand one navigation property per request.
         raise GraphError(400, "Request_UnsupportedQuery", "Only one navigation property can be expanded.")
     return out
 

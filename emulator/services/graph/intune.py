@@ -5,7 +5,7 @@ Errors here speak Intune's dialect (a JSON string inside `message`, graph-intune
 | endpoint | delegated / application | roles (delegated) |
 |---|---|---|
 | GET deviceManagement/managedDevices[/id], users/{id}/managedDevices | DeviceManagementManagedDevices.Read.All, .ReadWrite.All | Global Admin, Intune Admin, Global Reader, Helpdesk Admin, Windows 365 Admin |
-| DELETE managedDevices/{id} | DeviceManagementManagedDevices.ReadWrite.All | Global Admin, Intune Admin |
+| PATCH, DELETE managedDevices/{id} | DeviceManagementManagedDevices.ReadWrite.All | Global Admin, Intune Admin |
 | POST managedDevices/{id}/syncDevice, retire, wipe, rebootNow, remoteLock, shutDown | DeviceManagementManagedDevices.PrivilegedOperations.All | Global Admin, Intune Admin, Helpdesk Admin |
 | GET deviceEnrollmentConfigurations... | DeviceManagementServiceConfig.Read.All, .ReadWrite.All | Global Admin, Intune Admin, Global Reader |
 | POST/PATCH/DELETE/assign/setPriority | DeviceManagementServiceConfig.ReadWrite.All | Global Admin, Intune Admin |
@@ -85,6 +85,22 @@ def get_managed(ctx: GraphContext):
                       odata.resolve_select(MANAGED_DEVICE_SPEC, ctx.query))
 
 
+@route("PATCH", "deviceManagement/managedDevices/{mdid}")
+def patch_managed(ctx: GraphContext):
+    """Admins switch ownership (company/personal) here; other writable properties are accepted and ignored."""
+    ctx.require(MD_WRITE, intune=True)
+    _intune_on(ctx)
+    m = _md(ctx)
+    body = ctx.body_object()
+    owner = body.get("managedDeviceOwnerType")
+    if owner is not None:
+        if owner not in ("unknown", "company", "personal"):
+            raise IntuneError(400, "BadRequest", f"Invalid value '{owner}' for property 'managedDeviceOwnerType'.")
+        with ctx.world.lock:
+            m.owner_type = owner
+    return ctx.no_content()
+
+
 @route("DELETE", "deviceManagement/managedDevices/{mdid}")
 def delete_managed(ctx: GraphContext):
     ctx.require(MD_WRITE, intune=True)
@@ -133,7 +149,8 @@ _RESTRICTION_KEYS = ("iosRestriction", "windowsRestriction", "windowsMobileRestr
 def _cfg_out(ctx: GraphContext, cfg: dict[str, Any], expand: bool = False) -> dict[str, Any]:
     out = {k: copy.deepcopy(v) for k, v in cfg.items() if k != "assignments"}
     if ctx.version == "beta":
-        out.setdefault("roleScopeTagIds", ["0"])
+        # The exported defaults carry [] (graph-intune.md §6.2); Inferred: custom ones the Default tag "0".
+        out.setdefault("roleScopeTagIds", [] if cfg.get("priority", 0) == 0 else ["0"])
         out.setdefault("deviceEnrollmentConfigurationType",
                        _CONFIG_TYPES.get(cfg.get("@odata.type"), ("unknown", ""))[0])
     if expand:

@@ -497,6 +497,7 @@ def patch_mdm(ctx: GraphContext):
         with ctx.world.lock:
             for k, v in body.items():
                 pol[k] = v
+    # Inferred: the MDM scope change is logged as a Core Directory policy update.
     record_audit(ctx.world, ctx.tenant, activity="Update policy", category="Policy", service="Core Directory",
                  operation_type="Update", initiated_by=ctx.caller.user,
                  targets=[{"id": pol["id"], "displayName": pol.get("displayName"), "type": "Policy",

@@ -7,6 +7,7 @@ and AADInternals all differ). Writing uses the prefixes of the MS-MDE2 / Learn e
 """
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import Iterator
@@ -103,7 +104,8 @@ def parse_xml(data: bytes | str) -> ET.Element:
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data or b"")
     if not raw.strip():
         raise SoapParseError("The message body is empty.")
-    if b"<!DOCTYPE" in raw.upper() or b"<!ENTITY" in raw.upper():
+    # (Both markers start with "<!": only such documents need the case-insensitive search.)
+    if b"<!" in raw and (b"<!DOCTYPE" in raw.upper() or b"<!ENTITY" in raw.upper()):
         raise SoapParseError("DTDs are not allowed in SOAP messages.")
     try:
         return ET.fromstring(raw)
@@ -140,14 +142,20 @@ def parse_envelope(data: bytes | str) -> Envelope:
                     to=text_of(child_local(header, "To")))
 
 
+_NEEDS_ESCAPE = re.compile(r"[&<>]").search
+_NEEDS_ATTR_ESCAPE = re.compile("[&<>\"'\n\r\t]").search
+
+
 def x(text: object) -> str:
-    """Escape element text."""
-    return escape("" if text is None else str(text))
+    """Escape element text (xml.sax.saxutils.escape; text without & < > is returned as is)."""
+    s = "" if text is None else str(text)
+    return escape(s) if _NEEDS_ESCAPE(s) else s
 
 
 def xa(text: object) -> str:
-    """A quoted, escaped attribute value (with its quotes)."""
-    return quoteattr("" if text is None else str(text))
+    """A quoted, escaped attribute value (with its quotes), as xml.sax.saxutils.quoteattr writes it."""
+    s = "" if text is None else str(text)
+    return quoteattr(s) if _NEEDS_ATTR_ESCAPE(s) else f'"{s}"'
 
 
 def envelope(*, action: str, body: str, relates_to: str = "", activity_id: str = "",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import json
 import struct
@@ -34,7 +35,9 @@ class KeyMaterialError(ValueError):
     """A CSR, transport key or certificate that cannot be used."""
 
 
+@functools.lru_cache(maxsize=1)
 def drs_ca_name() -> x509.Name:
+    """The DRS CA's name (an immutable x509.Name, built once)."""
     return x509.Name([x509.RelativeDistinguishedName([
         x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "net"),
         x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "windows"),

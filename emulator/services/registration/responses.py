@@ -199,11 +199,12 @@ def _membership_changes(tenant, user) -> list[dict[str, Any]]:
         # Inferred: real DRS adds the SID of the Global Administrator role; the model has no role
         # objects, so the SIDs of the users holding that role are added instead.
         ga = ROLE_TEMPLATES["Global Administrator"]
-        for u in sorted(tenant.users.values(), key=lambda u: u.id):
-            if ga in u.roles and u.account_enabled:
-                sid = certs.entra_sid(u.id)
-                if sid not in sids:
-                    sids.append(sid)
+        # (Filtered before sorting: the same users in the same order, without sorting the directory.)
+        for u in sorted((u for u in tenant.users.values() if ga in u.roles and u.account_enabled),
+                        key=lambda u: u.id):
+            sid = certs.entra_sid(u.id)
+            if sid not in sids:
+                sids.append(sid)
     return [{"LocalSID": LOCAL_ADMINISTRATORS_SID, "AddSIDs": sids}]
 
 

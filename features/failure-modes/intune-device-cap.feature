@@ -1,0 +1,24 @@
+@failure-mode @scenario-intune-device-cap
+Feature: Intune device cap
+  The user already has the Intune device limit (5) of enrolled devices; enrollment fails with 80180013.
+  Guide section: Intune not enrolling
+
+  Scenario: Intune device cap: the symptom
+    Given the scenario "intune-device-cap"
+    When the user tries to join the PC as the scenario describes
+    Then Settings shows the error code "80180013"
+    When the user restarts the PC and signs in with the Entra account
+    And I run "dsregcmd /status"
+    Then the output shows "AzureAdJoined : NO"
+    And the device is not joined
+    And the device is not enrolled in Intune
+
+  Scenario: Intune device cap: the fix repairs it
+    Given the scenario "intune-device-cap"
+    When the user tries to join the PC as the scenario describes
+    And the admin applies the scenario's fix
+    And the user disconnects if needed and joins again
+    And I run "dsregcmd /status"
+    Then the output shows "AzureAdJoined : YES"
+    And the device is joined
+    And the device is enrolled in Intune
