@@ -102,10 +102,28 @@ def intune_licence(lab, upn):
 # -- Whens: the person at the PC ------------------------------------------------------------------------
 
 @phrase("when", r'(?:I )?(?:[Ii]n the (?:dialog|window), )?' + CLICK + r' (?:on )?(?:the )?'
-                 r'(?P<label>[A-Z0-9][^"()]*?)(?: button| link| tile| option)?',
+                 r'"?(?P<label>[A-Z0-9][^"()]*?)"?(?: button| link| tile| option)?(?: again)?(?: to [a-z][^"]*)?',
         examples=["Click Connect", "Select Access work or school",
-                  "In the dialog, select Join this device to Microsoft Entra ID", "Click the Join button"])
+                  "In the dialog, select Join this device to Microsoft Entra ID", "Click the Join button",
+                  "Click Disconnect again to leave the organization"])
 def click_any(lab, label):
+    click_known(lab, label)
+
+
+@phrase("when", r'(?:[Oo]n|[Ii]n) (?:the )?"(?P<screen>[^"]+)"(?: page| screen| dialog)?,? ' + CLICK
+                 + r' (?:on )?(?:the )?"?(?P<label>[A-Z0-9][^"()]*?)"?(?: button| link)?',
+        examples=['On "Make sure this is your organization", click Join'])
+def click_on_screen(lab, screen, label):
+    device = _device(lab)
+    title = device.screen.title
+    if screen.lower() not in title.lower():
+        raise StepFailed(f"The PC shows {title!r}, not {screen!r}: {' '.join(device.screen.lines)}".strip())
+    click_known(lab, label)
+
+
+@phrase("when", r'(?:I )?(?:[Aa]nswer|[Cc]onfirm with|[Rr]eply) "?(?P<label>Yes|No)"?',
+        examples=["Answer Yes"])
+def answer(lab, label):
     click_known(lab, label)
 
 
@@ -193,7 +211,8 @@ def join_actor(lab):
     _device(lab).join(upn, password)
 
 
-@phrase("when", r'(?:I )?[Rr]estart the (?:device|PC|computer)(?: now)?',
+@phrase("when", r'(?:I )?[Rr]estart the (?:device|PC|computer)(?: now)?(?: (?:when|if) (?:Windows asks you to|'
+                 r'(?:you are |it is )?(?:prompted|asked)))?',
         examples=["Restart the PC", "Restart the computer now"])
 def restart_pc(lab):
     _device(lab).restart()

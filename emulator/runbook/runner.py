@@ -374,24 +374,29 @@ class Checker:
                     step = next((st for st in s.fix if st["action"] in ph.actions), None)
                     if step is None:
                         step = next(({"action": a, **_default_fix(a, s.actor.upn)} for a in ph.actions
-                                     if _default_fix(a, s.actor.upn) is not None), None)
+                                     if _default_fix(a, s.actor.upn) is not None and _needed(lab, a)), None)
                     if step is not None and step not in steps:
                         steps.append(copy.deepcopy(step))
             if not steps:
                 return Result(**base, status=FAILED, shown=_shown(lab, dsregcmd=True),
                               message=f"Symptom: {symptom}. None of the fixes listed under this issue applies to "
                                       f"it. What repairs it: {s.fix_description}")
-            try:
-                result = apply_fix(lab.world, dataclasses.replace(s, fix=steps))
-            except ScenarioError as exc:
-                return Result(**base, status=FAILED, message=f"Symptom: {symptom}. The fix could not be applied: "
-                                                             f"{exc.problem}")
-            if "clock_skew" in result.device_changes:
-                device.skew_seconds = result.device_changes["clock_skew"]
-            if "network" in result.device_changes:
-                net = result.device_changes["network"]
-                device.network = list(net.get("blocked_hosts", [])) if isinstance(net, dict) else net
-            actor = result.actor
+            applied_list: list[str] = []
+            current = s
+            for step in steps:
+                try:
+                    result = apply_fix(lab.world, dataclasses.replace(current, fix=[step]))
+                except ScenarioError as exc:
+                    applied_list.append(f"{step['action']} could not be applied ({exc.problem})")
+                    continue
+                applied_list += result.applied
+                current = dataclasses.replace(current, actor=result.actor, device=result.device)
+                if "clock_skew" in result.device_changes:
+                    device.skew_seconds = result.device_changes["clock_skew"]
+                if "network" in result.device_changes:
+                    net = result.device_changes["network"]
+                    device.network = list(net.get("blocked_hosts", [])) if isinstance(net, dict) else net
+            actor = current.actor
             lab.passwords[actor.upn.lower()] = actor.password
             if device.joined:           # the guide's "Disconnect and repeat join process"
                 device.disconnect()
@@ -399,7 +404,7 @@ class Checker:
                 device.sign_in(device.local_admin, device.local_accounts[device.local_admin].password)
             _play_join(lab, actor.upn, actor.password, actor.mfa_response)
             problems = _differences(lab, s.expect_after_fix)
-            applied = "; ".join(result.applied) or "nothing changed"
+            applied = "; ".join(applied_list) or "nothing changed"
             if problems:
                 return Result(**base, status=FAILED, shown=_shown(lab, dsregcmd=True),
                               message=f"Symptom: {symptom}. Fixes applied: {applied}. After joining again it is not "
@@ -449,6 +454,33 @@ def _missing_hops(device, key: str) -> list[str] | None:
             return chain
         k = prev
     return None
+
+
+def _needed(lab, action: str) -> bool:
+    """Whether a default fix would change anything ("Confirm the user is licensed" changes nothing
+    for a licensed user)."""
+    from emulator.world import policy
+
+    s = lab.scenario
+    user = s.actor.user
+    device = lab.device
+    if action == "assign_license":
+        return user is not None and not policy.has_intune_license(user)
+    if action == "enable_user":
+        return user is not None and not user.account_enabled
+    if action == "set_network":
+        return device is not None and device.network != "online"
+    if action == "set_clock_skew":
+        return device is not None and device.skew_seconds != 0
+    if action in ("set_mdm_scope", "add_to_mdm_scope"):
+        return user is not None and not policy.in_mdm_scope(s.tenant, user)
+    if action in ("set_join_policy",):
+        return user is not None and not policy.may_join(s.tenant, user)
+    if action in ("set_quota", "delete_stale_devices"):
+        return user is not None and policy.device_quota_reached(s.tenant, user)
+    if action == "register_mfa_method":
+        return user is not None and not user.mfa_methods
+    return True
 
 
 def _shown(lab, dsregcmd: bool = False) -> dict[str, Any] | None:
@@ -509,7 +541,7 @@ def _describe(lab) -> str:
     device = lab.device
     if not device.joined:
         s = device.screen
-        return f"Settings shows {s.title!r}: {' '.join(s.lines)}".strip()
+        return f"Settings shows {s.title!r}: {' '.join(s.lines)}".strip().rstrip(".")
     mdm = "enrolled in Intune" if device.mdm_enrolled else "not enrolled in Intune"
     return f"joined ({', '.join(_dsreg_lines(lab.output))}), {mdm}"
 

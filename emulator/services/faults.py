@@ -72,8 +72,12 @@ class FaultEngine:
         self._sleep = sleep
         self.log: list[dict[str, Any]] = []
 
-    def add(self, rule: FaultRule | dict[str, Any]) -> FaultRule:
-        if isinstance(rule, dict):
+    def add(self, rule: FaultRule | dict[str, Any] | None = None, **fields: Any) -> FaultRule:
+        """Add a rule: a FaultRule, a dict of its fields, or the fields as keywords, e.g.
+        `world.faults.add(host="graph.microsoft.com", path="/v1.0/devices", nth=3, status=503)`."""
+        if rule is None:
+            rule = FaultRule(**fields)
+        elif isinstance(rule, dict):
             rule = FaultRule(**rule)
         with self._lock:
             self.rules.append(rule)
