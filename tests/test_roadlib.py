@@ -6,6 +6,7 @@ import warnings
 
 import jwt
 import pytest
+import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from roadtools.roadlib.auth import Authentication, AuthenticationException
@@ -67,6 +68,16 @@ def test_roadlib_join_prt_and_prt_auth(world, tenant, user, tmp_path):
     pub = lambda k: k.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     assert pub(cert.public_key()) == pub(da.privkey.public_key())
     assert device.cert_der == cert.public_bytes(serialization.Encoding.DER)
+
+    # ...and Microsoft Graph lists it as a Microsoft Entra joined device
+    app = world.add_application(tenant, "inventory tool", secret="s3cret", app_roles=["Device.Read.All"])
+    token = requests.post(f"https://login.microsoftonline.com/{tenant.id}/oauth2/v2.0/token", data={
+        "grant_type": "client_credentials", "client_id": app.app_id, "client_secret": "s3cret",
+        "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
+    rows = requests.get(f"https://graph.microsoft.com/v1.0/devices?$filter=deviceId eq '{device_id}'",
+                        headers={"Authorization": f"Bearer {token}"}).json()["value"]
+    assert [(r["displayName"], r["trustType"], r["operatingSystem"]) for r in rows] == [
+        ("DESKTOP-ROAD001", "AzureAd", "Windows")]
 
     # PRT with password, signed by the device key; session key unwrapped with the transport key
     prtdata = da.get_prt_with_password(user.user_principal_name, PASSWORD)

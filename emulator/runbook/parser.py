@@ -61,7 +61,10 @@ class Section:
 
     @property
     def path(self) -> str:
-        return f"{self.parent.path} > {self.title}" if self.parent else self.title
+        parent = self.parent
+        while parent is not None and parent.level <= 1:    # the document title is not repeated
+            parent = parent.parent
+        return f"{parent.path} > {self.title}" if parent else self.title
 
 
 @dataclass
