@@ -99,6 +99,111 @@ def intune_licence(lab, upn):
         user.licenses.append("INTUNE_A")
 
 
+def _maps(lab):
+    """(users by lower-case UPN, groups by display name) of the lab's tenant, in the shapes the
+    scenario loader's helpers take."""
+    t = lab.ensure_tenant()
+    return ({u.user_principal_name.lower(): u for u in t.users.values()},
+            {g.display_name: g for g in t.groups.values()})
+
+
+def _group(lab, name):
+    users, groups = _maps(lab)
+    if name not in groups:
+        lab.world.add_group(lab.ensure_tenant(), name)
+    return _maps(lab)[1][name]
+
+
+@phrase("given", r'the user ' + Q.format("upn") + r' is (?:a member of|in) the group ' + Q.format("group"),
+        examples=['Given the user "megan.bowen@contoso.com" is a member of the group "Device Joiners"'])
+def member_of(lab, upn, group):
+    user = lab.user(upn)
+    g = _group(lab, group)
+    if user.id not in g.members:
+        g.members.append(user.id)
+
+
+@phrase("given", r'"Users may join devices to Microsoft Entra ID" is (?:set to )?"?Selected"? with the group '
+                 + Q.format("group"),
+        examples=['Given "Users may join devices to Microsoft Entra ID" is "Selected" with the group "Device Joiners"'])
+def users_may_join_selected(lab, group):
+    from emulator.scenarios.loader import _membership
+
+    _group(lab, group)
+    users, groups = _maps(lab)
+    lab.tenant.device_registration_policy["azureADJoin"]["allowedToJoin"] = _membership(
+        {"groups": [group]}, users, groups)
+
+
+@phrase("given", r'the MDM user scope is (?:set to )?"?Some"? with the group ' + Q.format("group"),
+        examples=['Given the MDM user scope is "Some" with the group "Intune Pilot"'])
+def mdm_scope_some(lab, group):
+    from emulator.scenarios.loader import _set_mdm_scope
+
+    _group(lab, group)
+    _set_mdm_scope(lab.tenant, {"groups": [group]}, _maps(lab)[1])
+
+
+def _add_ca(lab, name, conditions, grant):
+    from emulator.scenarios.loader import _ca_policy
+
+    users, groups = _maps(lab)
+    doc = {"displayName": name, "state": "enabled", "conditions": conditions,
+           "grantControls": {"operator": "OR", "builtInControls": [grant]}}
+    lab.tenant.conditional_access_policies.append(_ca_policy(lab.world, doc, users, groups))
+
+
+@phrase("given", r'a Conditional Access policy(?: ' + Q.format("name") + r')? requires MFA to register or join devices',
+        examples=['Given a Conditional Access policy "Require MFA to register or join devices" requires MFA to '
+                  'register or join devices'])
+def ca_register_join_mfa(lab, name="Require MFA to register or join devices"):
+    _add_ca(lab, name, {"users": {"includeUsers": ["All"]},
+                        "applications": {"includeUserActions": ["Register or join devices"]}}, "mfa")
+
+
+@phrase("given", r'a Conditional Access policy(?: ' + Q.format("name") + r')? blocks (?:all cloud apps|access) for '
+                 r'the group ' + Q.format("group"),
+        examples=['Given a Conditional Access policy "Block contractors" blocks all cloud apps for the group '
+                  '"Contractors - blocked"'])
+def ca_block_group(lab, group, name="Block access"):
+    _group(lab, group)
+    _add_ca(lab, name, {"users": {"includeGroups": [group]}, "applications": {"includeApplications": ["All"]}},
+            "block")
+
+
+@phrase("given", r'a Conditional Access policy(?: ' + Q.format("name") + r')? requires a compliant device for all '
+                 r'(?:cloud apps|resources)',
+        examples=['Given a Conditional Access policy requires a compliant device for all cloud apps'])
+def ca_compliant_device(lab, name="Require compliant device for all resources"):
+    _add_ca(lab, name, {"users": {"includeUsers": ["All"]}, "applications": {"includeApplications": ["All"]}},
+            "compliantDevice")
+
+
+@phrase("given", r'the Intune device limit(?: restriction)? is (?P<n>\d+)',
+        examples=["Given the Intune device limit is 5"])
+def intune_device_limit(lab, n):
+    from emulator.scenarios.loader import _apply_restrictions
+
+    _apply_restrictions(lab.ensure_tenant(), {"device_limit": int(n)})
+
+
+@phrase("given", r'Windows (?:\(MDM\) )?enrollment is blocked in (?:the )?Intune(?: platform restrictions)?',
+        examples=["Given Windows (MDM) enrollment is blocked in Intune"])
+def intune_platform_blocked(lab):
+    from emulator.scenarios.loader import _apply_restrictions
+
+    _apply_restrictions(lab.ensure_tenant(), {"platform_blocked": True})
+
+
+@phrase("given", r'the Device Registration Service is busy',
+        examples=["Given the Device Registration Service is busy"])
+def drs_busy(lab):
+    # The same fault rule as scenarios/drs-busy.yaml: every join request answers 503.
+    lab.world.faults.add({"name": "drs-busy", "host": "enterpriseregistration.windows.net", "method": "POST",
+                          "path": "^/EnrollmentServer/device/?$", "status": 503, "error": "drs:ServiceUnavailable",
+                          "headers": {"Retry-After": "30"}})
+
+
 # -- Whens: the person at the PC ------------------------------------------------------------------------
 
 @phrase("when", r'(?:I )?(?:[Ii]n the (?:dialog|window), )?' + CLICK + r' (?:on )?(?:the )?'

@@ -28,7 +28,8 @@ def render_text(report: Report) -> str:
                 out += textwrap.wrap(para, 100, initial_indent="         ", subsequent_indent="         ")
         if r.suggestions:
             out.append("         Nearest known steps: " + " | ".join(r.suggestions))
-        if r.status == FAILED and r.shown and r.shown.get("screen") and r.step != "symptom-then-fix":
+        if r.status == FAILED and r.shown and r.shown.get("screen") and r.kind == "when" \
+                and "On screen:" not in r.message:
             out.append(f"         The PC shows: {r.shown['screen']!r} with "
                        + (", ".join(repr(e) for e in r.shown.get("elements", [])) or "nothing to click"))
     out += ["", f"{c[HELD]} held, {c[FAILED]} failed, {c[NOT_UNDERSTOOD]} not understood, {c[NOTE]} notes: "

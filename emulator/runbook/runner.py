@@ -77,6 +77,7 @@ class Result:
     shown: dict[str, Any] | None = None
     optional: bool = False
     scenario: str | None = None
+    kind: str | None = None
 
     @property
     def counts_as_failure(self) -> bool:
@@ -228,12 +229,17 @@ class Checker:
             return Result(**base, status=NOT_UNDERSTOOD, message="No known step reads like this.",
                           suggestions=suggest(sent.text))
         base["step"] = mapped.name
+        base["kind"] = mapped.step.kind
         device = lab.device
         before = (device.screen.name, device.screen.title) if device is not None else None
         try:
             mapped.step.func(lab, **mapped.args)
         except ElementNotFound as exc:
-            return Result(**base, status=FAILED, message=self._not_on_screen(lab, exc), shown=_shown(lab))
+            shown = _shown(lab)
+            return Result(**base, status=FAILED, message=self._not_on_screen(lab, exc), shown=shown)
+        except (StepFailed, AssertionError, ScenarioError) as exc:
+            if lab.output and mapped.step.kind == "then":
+                return Result(**base, status=FAILED, message=str(exc), shown={"dsregcmd": _dsreg_lines(lab.output)})
         except (StepFailed, AssertionError, ScenarioError) as exc:
             return Result(**base, status=FAILED, message=str(exc), shown=_shown(lab))
         except Exception as exc:  # a device or service error: say what it was
@@ -257,6 +263,8 @@ class Checker:
         label = exc.label
         key = _label_key(label)
         L = device.labels
+        if key and isinstance(L.get(key), str) and L[key] in device.screen.elements:
+            msg = re.sub(r" Closest match: .*?\.$", f" Closest match: {L[key]!r}.", msg)
         if key and isinstance(L.get(key), str) and L[key].lower() != label.lower():
             others = [r for r, t in screens.LABELS.items() if isinstance(t.get(key), str)
                       and t[key].lower() == label.lower()]
@@ -379,8 +387,10 @@ class Checker:
                         steps.append(copy.deepcopy(step))
             if not steps:
                 return Result(**base, status=FAILED, shown=_shown(lab, dsregcmd=True),
-                              message=f"Symptom: {symptom}. None of the fixes listed under this issue applies to "
-                                      f"it. What repairs it: {s.fix_description}")
+                              message=f"Symptom: {symptom}. None of the fixes listed under this issue ("
+                                      + "; ".join(f"{x.text!r}" for x, _ in fixes)
+                                      + f") changes anything for it, so joining again cannot repair it. What "
+                                        f"repairs it: {s.fix_description}")
             applied_list: list[str] = []
             current = s
             for step in steps:

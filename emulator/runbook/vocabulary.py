@@ -111,9 +111,11 @@ def suggest(text: str, n: int = 3, *, troubleshooting: bool = False) -> list[str
     return ranked[:n]
 
 
-def _code(text: str) -> str:
-    """A Markdown code span that survives backticks and pipes in the text."""
-    return "`` " + text.replace("|", "\\|") + " ``" if "`" in text else "`" + text.replace("|", "\\|") + "`"
+def _code(text: str, table: bool = False) -> str:
+    """A Markdown code span that survives backticks in the text (and pipes, in a table)."""
+    if table:
+        text = text.replace("|", "\\|")
+    return "`` " + text + " ``" if "`" in text else "`" + text + "`"
 
 
 def render_steps_markdown() -> str:
@@ -149,7 +151,7 @@ def render_steps_markdown() -> str:
               "(`emulator/scenarios`, see docs/scenarios.md), in this order of preference.", "",
               "| pattern | fix actions | example |", "|---|---|---|"]
     for f in FIX_PHRASES:
-        lines.append(f"| {_code(f.pattern)} | {', '.join(f.actions)} | {f.example} |")
+        lines.append(f"| {_code(f.pattern, table=True)} | {', '.join(f.actions)} | {f.example} |")
     lines += ["", "Sentences that state a cause or point at a log are understood and not run:", ""]
     for pattern, example in NOTE_PHRASES:
         lines.append(f"- {_code(pattern)} (for example: {example})")

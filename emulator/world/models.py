@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 # Well-known application ids (graph-intune.md §3.4, join-protocol.md §3.1).
@@ -215,22 +216,64 @@ class Tenant:
     intune_enabled: bool = True
 
     # -- lookups -----------------------------------------------------------------------------
+    # `user_by_upn` and `device_by_device_id` answer through small indexes kept outside the dataclass
+    # fields (snapshots and equality never see them) that are never trusted blindly: a hit counts
+    # only if that object is still in the tenant under its own id with that very value, and a miss
+    # ends in the full scan, which rebuilds the index. Nothing has to invalidate them, so code that
+    # edits `users` / `devices` directly (Graph, snapshots, tests) stays correct. UPNs and device ids
+    # are unique in a tenant (Graph refuses duplicates), so a hit is the object the scan would find.
     def user_by_upn(self, upn: str) -> User | None:
         upn = upn.lower()
-        for u in self.users.values():
-            if u.user_principal_name.lower() == upn:
+        users = self.users
+        ix = self.__dict__.get("_upn_ix")
+        if ix is not None:
+            index, source, count = ix
+            u = index.get(upn)
+            if u is None and source is users and count < len(users):
+                # Users added since the index was built come last: index only those first.
+                for v in islice(users.values(), count, None):
+                    index.setdefault(v.user_principal_name.lower(), v)
+                self.__dict__["_upn_ix"] = (index, users, len(users))
+                u = index.get(upn)
+            if u is not None and users.get(u.id) is u and u.user_principal_name.lower() == upn:
                 return u
-        return None
+        index = {}
+        found = None
+        for u in users.values():
+            key = u.user_principal_name.lower()
+            if key not in index:
+                index[key] = u
+            if found is None and key == upn:
+                found = u
+        self.__dict__["_upn_ix"] = (index, users, len(users))
+        return found
 
     def user(self, id_or_upn: str) -> User | None:
         return self.users.get(id_or_upn) or self.user_by_upn(id_or_upn)
 
     def device_by_device_id(self, device_id: str) -> DirectoryDevice | None:
         device_id = device_id.lower()
-        for d in self.devices.values():
-            if d.device_id == device_id:
+        devices = self.devices
+        ix = self.__dict__.get("_device_ix")
+        if ix is not None:
+            index, source, count = ix
+            d = index.get(device_id)
+            if d is None and source is devices and count < len(devices):
+                for v in islice(devices.values(), count, None):
+                    index.setdefault(v.device_id, v)
+                self.__dict__["_device_ix"] = (index, devices, len(devices))
+                d = index.get(device_id)
+            if d is not None and devices.get(d.id) is d and d.device_id == device_id:
                 return d
-        return None
+        index = {}
+        found = None
+        for d in devices.values():
+            if d.device_id not in index:
+                index[d.device_id] = d
+            if found is None and d.device_id == device_id:
+                found = d
+        self.__dict__["_device_ix"] = (index, devices, len(devices))
+        return found
 
     def groups_of(self, object_id: str) -> list[Group]:
         return [g for g in self.groups.values() if object_id in g.members]

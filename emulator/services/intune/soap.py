@@ -54,7 +54,7 @@ class SoapParseError(ValueError):
 
 def local(tag: str) -> str:
     """Local name of an ElementTree tag ("{ns}Name" -> "Name")."""
-    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+    return tag[tag.rfind("}") + 1:] if isinstance(tag, str) else ""
 
 
 def namespace(tag: str) -> str:
@@ -63,10 +63,15 @@ def namespace(tag: str) -> str:
 
 def iter_local(elem: ET.Element, name: str, *, ignore_case: bool = False) -> Iterator[ET.Element]:
     """Every descendant (or the element itself) whose local name is `name`."""
-    want = name.lower() if ignore_case else name
+    if ignore_case:
+        want = name.lower()
+        for e in elem.iter():
+            if local(e.tag).lower() == want:
+                yield e
+        return
     for e in elem.iter():
-        got = local(e.tag)
-        if (got.lower() if ignore_case else got) == want:
+        tag = e.tag
+        if (tag[tag.rfind("}") + 1:] if isinstance(tag, str) else "") == name:
             yield e
 
 
