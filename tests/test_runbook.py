@@ -224,3 +224,43 @@ def test_given_the_scenario_step_loads_it_into_the_lab():
             mdm_scope_check(lab)
     finally:
         lab.stop()
+
+
+# -- the readable report of a feature run --------------------------------------------------------------------
+
+FEATURE = '''Feature: Writers' check
+  Scenario: Join and verify
+    Given a Microsoft Entra tenant "Contoso" with the domain "contoso.com"
+    And a licensed user "adele.vance@contoso.com" with the password "Blue-Harbor-42"
+    And a Windows 11 PC that is not joined
+    When I join this device to Microsoft Entra ID as "adele.vance@contoso.com"
+    And I run "dsregcmd /status"
+    Then the output shows "AzureAdJoined : YES"
+    And the output shows "DomainJoined : YES"
+
+  Scenario: Unknown step
+    Given a Microsoft Entra tenant "Contoso" with the domain "contoso.com"
+    When I launch the Settings app
+'''
+
+
+@pytest.mark.parametrize("name", ["report.md", "report.html"])
+def test_feature_run_report(tmp_path, name):
+    import subprocess
+    import sys
+
+    (tmp_path / "writers.feature").write_text(FEATURE, encoding="utf-8")
+    (tmp_path / "test_writers.py").write_text(
+        "from pytest_bdd import scenarios\nfrom steps import *  # noqa\nscenarios('writers.feature')\n",
+        encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "emulator.runbook.pytest_report",
+                           f"--entra-report={tmp_path / name}", "-p", "no:cacheprovider", str(tmp_path)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Nearest known steps: " in proc.stdout            # in pytest's own output too
+    text = (tmp_path / name).read_text(encoding="utf-8")
+    assert "2 scenarios: 0 held, 2 failed." in text
+    assert "held: Then the output shows &quot;AzureAdJoined : YES&quot;" in text if name.endswith(".html") else \
+        'held: Then the output shows "AzureAdJoined : YES"' in text
+    assert "Expected 'DomainJoined : YES' but the output shows 'DomainJoined : NO'." in text.replace("&#x27;", "'")
+    assert "NOT UNDERSTOOD" in text and "Open Settings" in text

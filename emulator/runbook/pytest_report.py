@@ -15,6 +15,17 @@ import re
 import pytest
 
 PROPERTY = "entra_emu_bdd_scenario"
+HINT = "entra_emu_nearest_steps"
+
+
+def nearest_steps_hint(message: str) -> str:
+    """For pytest-bdd's "Step definition is not found: When "..."": the nearest known phrasings."""
+    m = re.search(r'Step definition is not found: (?:\w+) "(.+?)"', message)
+    if not m:
+        return ""
+    from .vocabulary import suggest
+
+    return "Nearest known steps: " + " | ".join(suggest(m.group(1)))
 
 
 def pytest_addoption(parser):
@@ -37,6 +48,11 @@ def pytest_runtest_makereport(item, call):
         from pytest_bdd.reporting import scenario_reports_registry
     except ImportError:  # pragma: no cover
         return
+    if call.excinfo is not None and call.excinfo.typename == "StepDefinitionNotFoundError":
+        hint = nearest_steps_hint(str(call.excinfo.value))
+        if hint:
+            rep.sections.append(("entra-emu: nearest known steps", hint))
+            rep.user_properties.append((HINT, hint))
     scenario = scenario_reports_registry.get(item)
     if scenario is not None and (rep.when == "call" or rep.failed):
         rep.user_properties.append((PROPERTY, scenario.serialize()))
@@ -63,8 +79,9 @@ class FeatureReport:
             return
         if report.when == "call" or (report.failed and not any(r["nodeid"] == report.nodeid for r in self.runs)):
             self.runs = [r for r in self.runs if r["nodeid"] != report.nodeid]
-            self.runs.append({"nodeid": report.nodeid, "scenario": scen, "passed": report.passed,
-                              "reason": "" if report.passed else _reason(report)})
+            hint = next((v for k, v in getattr(report, "user_properties", []) if k == HINT), "")
+            reason = "" if report.passed else _reason(report) + (f" {hint}" if hint else "")
+            self.runs.append({"nodeid": report.nodeid, "scenario": scen, "passed": report.passed, "reason": reason})
 
     def pytest_sessionfinish(self, session):
         text = render_markdown(self.runs)
@@ -100,7 +117,13 @@ def render_markdown(runs: list[dict]) -> str:
                 out.append(f"- not run: {st['keyword']} {st['name']}")
             else:
                 out.append(f"- held: {st['keyword']} {st['name']}")
-        if not r["passed"] and not failed_seen:
+        unknown = re.search(r'Step definition is not found: (\w+) "(.+?)"', r["reason"])
+        if not r["passed"] and not failed_seen and unknown:
+            out.append(f"- **NOT UNDERSTOOD** {unknown.group(1)} {unknown.group(2)}")
+            hint = r["reason"].split("Nearest known steps: ", 1)
+            if len(hint) == 2:
+                out.append(f"  - Nearest known steps: {hint[1]}")
+        elif not r["passed"] and not failed_seen:
             out.append(f"- **FAILED** before the steps ran: {r['reason']}")
         out.append("")
     return "\n".join(out)
