@@ -25,9 +25,18 @@ import json
 import re
 from typing import Any, Sequence
 
+import jwt
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from jwt.utils import is_pem_format, is_ssh_key
+
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]*").fullmatch
-_TO_STD = str.maketrans("-_", "+/")
-_TO_URL = bytes.maketrans(b"+/", b"-_")
+_TO_STD = bytes.maketrans(b"-_", b"+/")
+_VALUE = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+#: Bits the last character of an unpadded segment carries beyond the data, by len % 4.
+_SPARE_BITS = {0: 0, 2: 0x0F, 3: 0x03}
 
 #: Options every hot-path caller gives jwt.decode (claims checked by the caller).
 NO_CLAIM_CHECKS = {"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False,
@@ -49,16 +58,16 @@ class Parsed:
 def _b64url(segment: str) -> bytes | None:
     """Strict base64url (PyJWT's rules) or None."""
     n = len(segment)
-    if n % 4 == 1 or not _SEGMENT(segment):
-        return None
-    try:
-        raw = binascii.a2b_base64((segment.translate(_TO_STD) + "=" * (-n % 4)).encode("ascii"))
-    except (binascii.Error, ValueError):
+    rem = n % 4
+    if rem == 1 or not _SEGMENT(segment):
         return None
     # Canonical form only: no stray bits in the last character (PyJWT re-encodes and compares).
-    if binascii.b2a_base64(raw, newline=False).rstrip(b"=").translate(_TO_URL) != segment.encode("ascii"):
+    if rem and _VALUE[segment[-1]] & _SPARE_BITS[rem]:
         return None
-    return raw
+    try:
+        return binascii.a2b_base64(segment.encode("ascii").translate(_TO_STD) + b"=" * (-n % 4))
+    except (binascii.Error, ValueError):
+        return None
 
 
 def parse(token: Any) -> Parsed | None:
@@ -93,18 +102,11 @@ def get_unverified_header(token: Any, parsed: Parsed | None = None) -> dict[str,
     """Same as `jwt.get_unverified_header` (same exceptions)."""
     p = parsed if parsed is not None else parse(token)
     if p is None:
-        import jwt
-
         return jwt.get_unverified_header(token)
     return p.header
 
 
 def _rs256_ok(key: Any, p: Parsed) -> bool | None:
-    from cryptography.exceptions import InvalidSignature
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-
     if not isinstance(key, RSAPublicKey) or key.key_size < 2048:
         return None   # PyJWT prepares other key forms itself (and warns about short keys)
     try:
@@ -117,8 +119,6 @@ def _rs256_ok(key: Any, p: Parsed) -> bool | None:
 def _hs256_ok(key: Any, p: Parsed) -> bool | None:
     if not isinstance(key, bytes) or len(key) < 32:
         return None
-    from jwt.utils import is_pem_format, is_ssh_key
-
     if is_pem_format(key) or is_ssh_key(key):
         return None   # PyJWT refuses such secrets with its own error
     return hmac.compare_digest(p.signature, hmac.new(key, p.signing_input, hashlib.sha256).digest())
@@ -136,8 +136,6 @@ def decode(token: Any, key: Any, algorithms: Sequence[str], *, parsed: Parsed | 
         elif alg == "HS256":
             ok = _hs256_ok(key, p)
     if ok is False:
-        import jwt
-
         raise jwt.InvalidSignatureError("Signature verification failed")
     if ok:
         try:
@@ -147,6 +145,4 @@ def decode(token: Any, key: Any, algorithms: Sequence[str], *, parsed: Parsed | 
         if (isinstance(claims, dict) and ("sub" not in claims or isinstance(claims["sub"], str))
                 and ("jti" not in claims or isinstance(claims["jti"], str))):
             return claims
-    import jwt
-
     return jwt.decode(token, key, algorithms=list(algorithms), options=dict(NO_CLAIM_CHECKS))

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import pytest
 
+# The readable report of a feature run for runbook writers: --entra-report=report.md (or .html).
+pytest_plugins = ["emulator.runbook.pytest_report"]
+
 
 def pytest_addoption(parser):
     group = parser.getgroup("entra-emu")

@@ -206,9 +206,9 @@ def drs_busy(lab):
 
 # -- Whens: the person at the PC ------------------------------------------------------------------------
 
-@phrase("when", r'(?:I )?(?:[Ii]n the (?:dialog|window), )?' + CLICK + r' (?:on )?(?:the )?'
+@phrase("when", r'(?:I )?(?:[Ii]n the (?:dialog|window)(?: that opens)?, )?' + CLICK + r' (?:on )?(?:the )?'
                  r'"?(?P<label>[A-Z0-9][^"()]*?)"?(?: button| link| tile| option)?(?: again)?(?: to [a-z][^"]*)?',
-        examples=["Click Connect", "Select Access work or school",
+        examples=["Click Connect", "Select Access work or school", "In the window that opens, choose Join",
                   "In the dialog, select Join this device to Microsoft Entra ID", "Click the Join button",
                   "Click Disconnect again to leave the organization"])
 def click_any(lab, label):
@@ -253,47 +253,72 @@ def settings_path(lab, path):
             device.go_to(part)
 
 
-@phrase("when", r'(?:I )?[Ee]nter (?:the )?(?:Entra |work or school )?(?:user(?:\'s)? )?(?:email|e-mail|account)'
-                 r'(?: address)?(?: and (?:click|select) Next)?',
-        examples=["Enter the Entra user email", "Enter the user's email address and click Next"])
+@phrase("when", r'(?:I )?(?:[Ee]nter|[Tt]ype) (?:the )?(?:Entra |work or school )?(?:user(?:\'s)? )?(?:work )?'
+                 r'(?:email|e-mail|account)(?: address)?(?: and (?:click|select|press) "?Next"?)?',
+        examples=["Enter the Entra user email", "Type the user's work email address and press Next"])
 def enter_actor_email(lab):
     upn, _ = actor(lab)
     device = _device(lab)
     device.type(upn)
     device.click("Next")
+    _refused(device, "signin_email", f"The sign-in page did not accept {upn}")
 
 
-@phrase("when", r'(?:I )?[Ee]nter (?:the|your) password(?: and (?:click|select) Sign in)?',
+def _refused(device, page, what):
+    """A sign-in page that stays put (or goes back to an earlier page) shows why: unknown user,
+    wrong password, MFA denied, ..."""
+    s = device.screen
+    order = ["signin_email", "signin_password", "mfa"]
+    if s.name in order and order.index(s.name) <= order.index(page):
+        raise StepFailed(f"{what}: the PC shows {s.title!r}: {' '.join(s.lines)}".strip())
+    if s.name in ("signin_error", "error"):
+        raise StepFailed(f"{what}: the PC shows {s.title!r}: {' '.join(s.lines)}")
+
+
+@phrase("when", r'(?:I )?(?:[Ee]nter|[Tt]ype) (?:the|your|the user\'s) password(?: and (?:click|select|press) "?Sign in"?)?',
         examples=["Enter the password", "Enter your password and click Sign in"])
 def enter_actor_password(lab):
     _, password = actor(lab)
     device = _device(lab)
     device.type(password)
     device.click("Sign in")
+    _refused(device, "signin_password", "The password was not accepted")
 
 
-@phrase("when", r'(?:I )?[Cc]omplete (?:the )?(?:password and MFA|sign-in and MFA|sign-in) prompts?'
-                 r'(?: as the Entra user)?',
-        examples=["Complete password and MFA prompts", "Complete the sign-in prompts"])
+@phrase("when", r'(?:I )?(?:[Cc]omplete (?:the )?(?:password and MFA|sign-in and MFA|sign-in) prompts?'
+                 r'(?: as the Entra user)?|(?:[Gg]ive|[Tt]ype|[Ee]nter) (?:the|their|the user\'s) password and '
+                 r'(?:answer|approve|complete) the (?:MFA|sign-in) (?:request|prompt|challenge))',
+        examples=["Complete password and MFA prompts", "Give the password and answer the MFA request"])
 def password_and_mfa_actor(lab):
+    """Types the Entra user's password and answers the MFA prompt as that user does (approve,
+    unless the scenario's user denies it); "More information required" registers a method."""
     upn, password = actor(lab)
     device = _device(lab)
     device.type(password)
     device.click("Sign in")
-    if device.screen.name in ("mfa", "proofup"):
-        device.approve_mfa()
+    _refused(device, "signin_password", "The password was not accepted")
+    response = lab.scenario.actor.mfa_response if lab.scenario is not None else "approve"
+    for _ in range(3):
+        if device.screen.name == "mfa":
+            device.click(device.labels["deny"] if response == "deny" else device.labels["approve"])
+        elif device.screen.name == "proofup":
+            device.click(device.labels["next"])
+        else:
+            break
+    _refused(device, "mfa", "The MFA prompt was not completed")
 
 
-@phrase("when", r'(?:I )?(?:[Cc]hoose|[Ss]elect|[Cc]lick) Other user (?:\(if needed\)|if needed|if it is shown)',
-        examples=["Choose Other user (if needed)"])
+@phrase("when", r'(?:I )?(?:[Cc]hoose|[Ss]elect|[Cc]lick|[Pp]ick) "?Other user"? (?:\(if needed\)|if needed|if it is shown|'
+                 r'if the (?:work )?account is not (?:listed|shown))',
+        examples=["Choose Other user (if needed)", "Pick Other user if the account is not listed"])
 def other_user_if_needed(lab):
     device = _device(lab)
     if "Other user" in device.screen.elements:
         device.click("Other user")
 
 
-@phrase("when", r'(?:I )?[Ss]ign in (?:to Windows )?(?:with|as) the Entra (?:user|account)',
-        examples=["Sign in with the Entra user", "Sign in to Windows as the Entra account"])
+@phrase("when", r'(?:I )?[Ss]ign in (?:to Windows )?(?:with|as) the (?:Entra|work) (?:user|account)',
+        examples=["Sign in with the Entra user", "Sign in to Windows with the work account"])
 def sign_in_actor(lab):
     upn, password = actor(lab)
     device = _device(lab)
@@ -349,8 +374,10 @@ def disconnect_all(lab):
     device.disconnect()
 
 
-@phrase("when", r'(?:I )?[Dd]isconnect and (?:repeat|redo) (?:the )?join(?:ing)?(?: process)?(?: if needed)?',
-        examples=["Disconnect and repeat join process if needed"])
+@phrase("when", r'(?:I )?(?:[Dd]isconnect and (?:repeat|redo) (?:the )?join(?:ing)?(?: process)?(?: if needed)?|'
+                 r'(?:[Ii]f it still (?:says|shows) NO, )?[Dd]isconnect the (?:PC|device) and join it again)',
+        examples=["Disconnect and repeat join process if needed",
+                  "If it still says NO, disconnect the PC and join it again"])
 def disconnect_and_rejoin(lab):
     upn, password = actor(lab)
     device = _device(lab)
@@ -361,9 +388,10 @@ def disconnect_and_rejoin(lab):
     device.join(upn, password)
 
 
-@phrase("when", r'(?:I )?[Tt]est (?:the )?sign-in (?:on|to|at) (?:https://)?portal\.office\.com(?: first)?'
-                 r'(?: to isolate account issues)?',
-        examples=["Test sign-in on portal.office.com first"])
+@phrase("when", r'(?:I )?(?:[Tt]est (?:the )?sign-in (?:on|to|at)|[Ss]ign in to) (?:https://)?portal\.office\.com'
+                 r'(?: first)?(?: from (?:the same|this) PC)?(?: to (?:isolate account issues|see whether .+))?',
+        examples=["Test sign-in on portal.office.com first",
+                  "Sign in to portal.office.com from the same PC to see whether the account itself works"])
 def office_portal_sign_in(lab):
     upn, password = actor(lab)
     result = portal_sign_in(lab, upn, password)
@@ -386,22 +414,41 @@ def confirmation_joined(lab):
     raise StepFailed(f"No confirmation: the PC shows {shown!r}" + ("" if device.joined else " and is not joined."))
 
 
-@phrase("then", r'[Tt]he connected (?:Entra |work or school )?account (?:appears|is listed|shows) under '
-                r'Access work or school',
-        examples=["The connected account appears under Access work or school"])
+@phrase("then", r'[Tt]he (?:dialog|window|PC|screen) (?:says|shows) "(?P<text>[^"]+)"',
+        examples=['The dialog says "You\'re all set!"'])
+def dialog_says(lab, text):
+    from .check_steps import i_see
+
+    i_see(lab, text)
+
+
+@phrase("then", r'[Tt]he (?:PC|device) is listed in (?:the )?Intune admin center',
+        examples=["The PC is listed in the Intune admin center"])
+def listed_in_intune(lab):
+    from .check_steps import device_in_intune
+
+    device_in_intune(lab)
+
+
+@phrase("then", r'(?:[Tt]he connected (?:Entra |work or school )?account (?:appears|is listed|shows) under '
+                r'Access work or school|Access work or school (?:now )?lists the connected (?:work )?account)',
+        examples=["The connected account appears under Access work or school",
+                  "Access work or school now lists the connected account"])
 def connected_account_capital(lab):
     connected_account(lab)
 
 
-@phrase("then", r'(?:[Cc]heck|[Ll]ook for|[Ee]xpect|[Cc]onfirm)(?: that)?(?: the output shows)?:? "?(?P<line>[A-Za-z]+ : '
+@phrase("then", r'(?:[Cc]heck|[Ll]ook for|[Ee]xpect|[Cc]onfirm)(?: that)?(?: the output shows)?:? '
+                r'"?(?P<line>[A-Za-z]+ : '
                 r'[^"]*?)"?',
         examples=["Expect AzureAdJoined : YES", "Check DomainJoined : NO"])
 def expect_line(lab, line):
     output_shows(lab, line)
 
 
-@phrase("then", r'(?:[Tt]he output (?:has|shows) )?[Vv]alid user/device state sections',
-        examples=["Valid user/device state sections"])
+@phrase("then", r'(?:[Tt]he output (?:has|shows) )?(?:[Vv]alid user/device state sections|(?:[Aa] )?Device State and '
+                r'(?:a )?User State sections?)',
+        examples=["Valid user/device state sections", "A Device State and a User State section"])
 def state_sections(lab):
     if not lab.output:
         raise StepFailed('No command has been run yet: run "dsregcmd /status" first.')
@@ -410,8 +457,9 @@ def state_sections(lab):
         raise StepFailed(f"The output has no {' and no '.join(missing)} section.")
 
 
-@phrase("then", r'[Yy]ou have a valid (?:Entra |work or school )?(?:user )?account',
-        examples=["You have a valid Entra user account"])
+@phrase("then", r'(?:[Yy]ou have a valid (?:Entra |work or school )?(?:user )?account|'
+                r'[Tt]he (?:person joining the PC|user) has a working (?:Entra|work) account)',
+        examples=["You have a valid Entra user account", "The person joining the PC has a working Entra account"])
 def valid_account(lab):
     upn, _ = actor(lab)
     user = lab.tenant.user_by_upn(upn) if lab.tenant else None
@@ -421,8 +469,10 @@ def valid_account(lab):
         raise StepFailed(f"{upn} exists but is blocked from signing in (account disabled).")
 
 
-@phrase("then", r'[Tt]he (?:account|user) (?:is allowed|may|can) (?:to )?join devices(?: to ' + ENTRA + r')?',
-        examples=["The account is allowed to join devices to Entra ID"])
+@phrase("then", r'(?:[Tt]he (?:account|user) (?:is allowed|may|can) (?:to )?join devices(?: to ' + ENTRA + r')?|'
+                r'(?:[Dd]evice settings in Entra|Entra device settings) let (?:this person|the user) join devices)',
+        examples=["The account is allowed to join devices to Entra ID",
+                  "Device settings in Entra let this person join devices"])
 def may_join_check(lab):
     from emulator.world import policy
 
@@ -433,8 +483,10 @@ def may_join_check(lab):
                          f"({value.get('@odata.type', value)}).")
 
 
-@phrase("then", r'[Dd]evice (?:join )?limits are not (?:exceeded|reached)(?: for the user)?',
-        examples=["Device join limits are not exceeded for the user"])
+@phrase("then", r'(?:[Dd]evice (?:join )?limits are not (?:exceeded|reached)(?: for the user)?|'
+                r'(?:[Tt]his person|[Tt]he user) still has room under the (?:per-user )?device limit)',
+        examples=["Device join limits are not exceeded for the user",
+                  "This person still has room under the per-user device limit"])
 def quota_ok(lab):
     from emulator.world import policy
 
@@ -445,8 +497,10 @@ def quota_ok(lab):
                          f"user is {policy.device_quota(lab.tenant)}.")
 
 
-@phrase("then", r'[Tt]he (?:PC|device) has internet access(?: and can reach Microsoft sign-in services)?',
-        examples=["The PC has internet access and can reach Microsoft sign-in services"])
+@phrase("then", r'[Tt]he (?:PC|device) (?:has internet access|is online)(?: and (?:can reach Microsoft sign-in services|'
+                r'reaches (?:https://)?login\.microsoftonline\.com))?',
+        examples=["The PC has internet access and can reach Microsoft sign-in services",
+                  "The PC is online and reaches login.microsoftonline.com"])
 def internet_ok(lab):
     device = _device(lab)
     for url in ("https://login.microsoftonline.com/", "https://enterpriseregistration.windows.net/"):
@@ -456,18 +510,20 @@ def internet_ok(lab):
             raise StepFailed(f"The PC cannot reach {url}: {exc}") from None
 
 
-@phrase("then", r'(?:[Dd]ate/time|[Dd]ate and time|[Tt]he clock) on the (?:device|PC) is correct'
-                r'(?: \(important for auth tokens\))?',
-        examples=["Date/time on the device is correct (important for auth tokens)"])
+@phrase("then", r'(?:(?:[Dd]ate/time|[Dd]ate and time|[Tt]he clock) on the (?:device|PC) is correct'
+                r'(?: \(important for auth tokens\))?|[Tt]he (?:PC|device)\'s clock shows the right time)',
+        examples=["Date/time on the device is correct (important for auth tokens)",
+                  "The PC's clock shows the right time"])
 def clock_ok(lab):
     skew = _device(lab).skew_seconds
     if abs(skew) > 300:
         raise StepFailed(f"The PC's clock is off by {skew:+.0f} s (more than 5 minutes).")
 
 
-@phrase("then", r'(?:[Cc]heck (?:the )?MDM user scope in ' + ENTRA + r'|[Tt]he user is in (?:the )?MDM user scope'
-                r'|Intune auto-enrollment (?:is )?configured(?: in Entra/Intune)?)',
-        examples=["Check MDM user scope in Entra", "Intune auto-enrollment configured in Entra/Intune"])
+@phrase("then", r'(?:[Cc]heck (?:the )?MDM user scope in ' + ENTRA + r'|[Tt]he user (?:is in|falls inside) (?:the )?'
+                r'(?:Intune )?MDM user scope|Intune auto-enrollment (?:is )?configured(?: in Entra/Intune)?)',
+        examples=["Check MDM user scope in Entra", "Intune auto-enrollment configured in Entra/Intune",
+                  "The user falls inside the Intune MDM user scope"])
 def mdm_scope_check(lab):
     from emulator.world import policy
     from emulator.world.models import INTUNE_APP_ID
@@ -490,8 +546,9 @@ def licensed_check(lab):
                          f"(licences: {', '.join(user.licenses) or 'none'}).")
 
 
-@phrase("then", r'MFA (?:is )?ready for the user(?: account)?',
-        examples=["MFA ready for the user account"])
+@phrase("then", r'(?:MFA (?:is )?ready for the user(?: account)?|[Tt]he user has a second factor(?: \(MFA\))? '
+                r'registered)',
+        examples=["MFA ready for the user account", "The user has a second factor (MFA) registered"])
 def mfa_ready(lab):
     user = actor_user(lab)
     if not user.mfa_methods:

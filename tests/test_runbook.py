@@ -47,9 +47,9 @@ def test_project_runbook_checks_every_part_of_the_guide():
     report = check(RUNBOOK)
     steps = {r.step for r in report.results}
     # prerequisites, the join screens, restart and sign-in, dsregcmd, Intune, rollback
-    assert {"valid_account", "may_join_check", "open_settings", "enter_actor_email", "password_and_mfa",
-            "confirmation_joined", "sign_in_actor", "run_dsregcmd", "output_shows", "device_in_intune",
-            "select_connected_account"} <= steps
+    assert {"valid_account", "may_join_check", "open_settings", "enter_actor_email", "password_and_mfa_actor",
+            "dialog_says", "sign_in_actor", "run_dsregcmd", "expect_line", "listed_in_intune",
+            "select_connected_account", "settings_path", "restart_pc", "answer"} <= steps
     repaired = {r.scenario for r in report.results if r.step == "symptom-then-fix" and r.status == "held"}
     assert repaired == {"join-permission-denied-none", "device-limit-reached", "ca-register-join-mfa", "mfa-denied",
                         "no-network", "clock-skew", "mdm-scope-none", "intune-license-missing"}
@@ -78,7 +78,7 @@ def test_renamed_button():
 def test_missing_step():
     path = BROKEN / "missing-step.md"
     f = only_failure(check(path))
-    assert f.line == line_of(path, "In the dialog, select")
+    assert f.line == line_of(path, "In the window that opens")
     assert "On screen: 'Back', 'Connect'" in f.message
     assert "A step seems to be missing before this one: select 'Connect'" in f.message
 
@@ -89,7 +89,7 @@ def test_fix_that_does_not_repair_its_symptom():
     assert f.line == line_of(path, "Intune not enrolling")
     assert f.scenario == "mdm-scope-none" and f.step == "symptom-then-fix"
     assert "not enrolled in Intune" in f.message
-    assert "Confirm user is licensed for Intune/EMS" in f.message
+    assert "Check that the user has a licence that includes Intune" in f.message
     assert "MDM user scope" in f.message           # what would repair it
 
 
@@ -136,11 +136,25 @@ def test_issue_without_scenario_is_not_understood(tmp_path):
 
 def test_scenario_directive(tmp_path):
     rb = tmp_path / "rb.md"
-    rb.write_text("# T\n\n## Troubleshooting\n\n### Blocked at the door\n<!-- scenarios: join-permission-denied-none -->\n\n"
+    rb.write_text("# T\n\n## Troubleshooting\n\n### Blocked at the door\n"
+                  "<!-- scenarios: join-permission-denied-none -->\n\n"
                   "- Check Entra settings: device join restrictions.\n", encoding="utf-8")
     report = check(rb)
     assert report.ok
     assert [r.scenario for r in report.results if r.scenario] == ["join-permission-denied-none"]
+
+
+@pytest.mark.parametrize("scenario, line, words", [
+    ("wrong-password", "Give the password and answer", "Your account or password is incorrect"),
+    ("unknown-user", "Give the password and answer", "This username may be incorrect"),
+    ("mfa-denied", "Give the password and answer", "AADSTS500121"),
+    ("device-limit-reached", "click **Join**", "801c0003"),
+])
+def test_procedure_in_a_failure_scenario_fails_where_the_pc_does(scenario, line, words):
+    report = check(RUNBOOK, scenario=scenario)
+    first = [r for r in report.failures() if r.section.startswith("Step")][0]
+    assert first.line == line_of(RUNBOOK, line)
+    assert words in first.message
 
 
 def test_scenario_option_narrows_the_issue(tmp_path):
@@ -163,7 +177,7 @@ def test_json_output_is_well_formed(tmp_path):
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert doc["ok"] is False and doc["summary"]["failed"] == 1
     failed = [s for s in doc["steps"] if s["status"] == "failed"]
-    assert failed[0]["line"] == line_of(BROKEN / "missing-step.md", "In the dialog")
+    assert failed[0]["line"] == line_of(BROKEN / "missing-step.md", "In the window that opens")
     assert failed[0]["shown"]["screen"] == "Access work or school"
 
 
@@ -264,3 +278,31 @@ def test_feature_run_report(tmp_path, name):
         'held: Then the output shows "AzureAdJoined : YES"' in text
     assert "Expected 'DomainJoined : YES' but the output shows 'DomainJoined : NO'." in text.replace("&#x27;", "'")
     assert "NOT UNDERSTOOD" in text and "Open Settings" in text
+
+
+def test_numbered_issues_without_headings(tmp_path):
+    rb = tmp_path / "rb.md"
+    rb.write_text('# T\n\n## Common issues and fixes\n\n1) "You cannot join this device"\n'
+                  "- Check Entra settings: device join restrictions and max devices per user.\n\n"
+                  "2) Intune not enrolling\n- Confirm user is licensed for Intune/EMS.\n", encoding="utf-8")
+    report = check(rb)
+    rows = {(r.line, r.scenario): r.status for r in report.results if r.scenario}
+    assert rows == {(5, "join-permission-denied-none"): "held", (5, "device-limit-reached"): "held",
+                    (8, "mdm-scope-none"): "failed", (8, "intune-license-missing"): "held"}
+
+
+@pytest.mark.parametrize("text", [
+    "Open Settings", "Go to Accounts", "Select Access work or school", "Click Connect", "Run dsregcmd /status",
+    "Look for AzureAdJoined : YES", "Choose Other user", "Disconnect", "Restart the PC",
+    "Complete password and MFA prompts", "Enter the Entra user email", "Sign in with the Entra user",
+    "Check MDM user scope in Entra", "Confirm user is licensed for Intune/EMS",
+    "Test sign-in on portal.office.com", "In the dialog, select Join this device to Microsoft Entra ID",
+    "Restart the device if prompted", "Choose Other user (if needed)", "Select the connected Entra account",
+    "Go to Settings -> Accounts -> Access work or school", "Device appears in Intune admin center",
+    "Run dsregcmd /status again after reboot", "Disconnect and repeat join process if needed",
+    'Given the scenario "mdm-scope-none"', "Given the scenario `clock-skew`", "Given the PC runs Windows 11 21H2",
+])
+def test_guide_phrasings_are_understood(text):
+    from emulator.runbook.mapper import map_step
+
+    assert map_step(text) is not None, suggest(text)

@@ -15,14 +15,12 @@ def test_steps_doc_is_up_to_date():
 
 
 def test_every_step_has_an_example_that_it_matches():
-    from emulator.runbook.mapper import map_step
+    import re
+
     from emulator.runbook.vocabulary import strip_keyword
 
     for sd in registry():
         assert sd.examples, f"step {sd.func.__name__} ({sd.pattern}) has no example"
         for ex in sd.examples:
-            m = map_step(ex)
-            assert m is not None, f"example {ex!r} of {sd.func.__name__} matches no step"
-            assert sd.regex.fullmatch(strip_keyword(ex)) or m.step.pattern == sd.pattern or \
-                __import__("re").fullmatch(sd.pattern, strip_keyword(ex), __import__("re").I), \
+            assert re.fullmatch(sd.pattern, strip_keyword(ex), re.I), \
                 f"example {ex!r} does not match its own pattern {sd.pattern!r}"

@@ -126,9 +126,9 @@ class DeviceNetworkSession:
     def check(self, url: str) -> None:
         """Raise NetworkError (with the WinINet code) if this request cannot leave the device."""
         dev = self._device
-        host = (urlsplit(url).hostname or "").lower()
         net = dev._network
         if not isinstance(net, str):
+            host = (urlsplit(url).hostname or "").lower()
             if host in net:
                 raise NetworkError(E_NET_CANNOT_CONNECT, f"connection to {host} blocked")
         elif net != "online":
@@ -136,6 +136,7 @@ class DeviceNetworkSession:
         cloud = dev.cloud_clock.timestamp()
         local = dev.clock.timestamp()
         if local < cloud - TLS_NOT_BEFORE or local > cloud + TLS_NOT_AFTER:
+            host = (urlsplit(url).hostname or "").lower()
             raise NetworkError(E_NET_SECURE_FAILURE,
                                f"the server certificate of {host} is not valid at the device time")
 

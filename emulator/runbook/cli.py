@@ -62,3 +62,21 @@ def steps() -> None:
     from .vocabulary import render_steps_markdown
 
     click.echo(render_steps_markdown(), nl=False)
+
+
+@runbook.command()
+def windows() -> None:
+    """List the Windows 11 releases --windows accepts and the UI labels in which they differ."""
+    from emulator.device import screens
+
+    from .vocabulary import release_differences
+
+    sources = getattr(screens, "LABEL_SOURCES", {})
+    for release, diffs in release_differences().items():
+        click.echo(f"{release}" + (f"  (source: {sources[release]})" if release in sources else ""))
+        for key, (label, newest) in diffs.items():
+            click.echo(f"  {key}: {label!r}   (newest release: {newest!r})")
+        if not diffs:
+            click.echo("  (the newest labels)")
+    if not sources:
+        click.echo("\nWhere each label set comes from: the comment above LABELS in emulator/device/screens.py.")

@@ -31,15 +31,20 @@ def _readings(text: str, alternatives: list[str] | tuple[str, ...] = ()) -> list
 
     for t in [text, *alternatives]:
         t = strip_keyword(t) if t else t
-        if t and t != "__title__" and t not in out:
-            out.append(t)
+        if not t or t == "__title__":
+            continue
+        # **Bold** labels arrive quoted; phrasings without quotes get a reading without them
+        for reading in (t, re.sub(r'"([^"]+)"', r"\1", t)):
+            if reading not in out:
+                out.append(reading)
     return out
 
 
 def map_step(text: str, alternatives: list[str] | tuple[str, ...] = ()) -> Mapped | None:
     """The best registered step for the sentence: exact-case matches first, then any case; among
-    several, the one whose parameters capture the least text (the most specific), then the first
-    registered."""
+    several, the one whose parameters capture the least text (the most specific), then the last
+    registered (later modules refine earlier phrasings: steps/vocabulary_steps.py refines the
+    lead's steps)."""
     reg = registry()
     for reading in _readings(text, alternatives):
         for flags in (0, re.I):
@@ -50,7 +55,7 @@ def map_step(text: str, alternatives: list[str] | tuple[str, ...] = ()) -> Mappe
                     args = {k: v for k, v in m.groupdict().items() if v is not None}
                     found.append((sum(len(v) for v in args.values()), order, sd, args))
             if found:
-                found.sort(key=lambda f: (f[0], f[1]))
+                found.sort(key=lambda f: (f[0], -f[1]))
                 _, _, sd, args = found[0]
                 return Mapped(sd, args, reading)
     return None

@@ -201,8 +201,9 @@ def split_sentences(text: str) -> list[str]:
     return [normalise(p) for p in parts if normalise(p)]
 
 
-def sentences(section: Section) -> list[Sentence]:
-    """The section's steps, in order."""
+def sentences(section: Section, *, trouble: bool = False) -> list[Sentence]:
+    """The section's steps, in order. In a troubleshooting section (`trouble`), a top-level
+    numbered item followed by bullets is an issue title ("1) You cannot join this device")."""
     out: list[Sentence] = []
     blocks = section.blocks
     lead_in: str | None = None       # "look for" / "run" lead-in that applies to the next blocks
@@ -252,11 +253,14 @@ def sentences(section: Section) -> list[Sentence]:
                 continue
         if lead_in == "expect" and b.kind == "item" and b.indent >= max(lead_indent, 0):
             for s in split_sentences(b.text):
-                out.append(Sentence(f"Look for {s}", b.line, b.text, [s], list_item=True, optional=optional,
+                # "AzureAdJoined : YES" is an output line; "Valid user/device state sections" may be a check
+                first, other = (f"Look for {s}", s) if " : " in s or s.endswith(" :") else (s, f"Look for {s}")
+                out.append(Sentence(first, b.line, b.text, [other], list_item=True, optional=optional,
                                     group=group))
             continue
         if b.kind == "item" and b.numbered and b.indent == 0 and bi + 1 < len(blocks) \
-                and blocks[bi + 1].kind == "item" and blocks[bi + 1].indent > 0:
+                and blocks[bi + 1].kind == "item" and (blocks[bi + 1].indent > 0
+                                                       or (trouble and not blocks[bi + 1].numbered)):
             out.append(Sentence(normalise(text), b.line, b.text, alternatives=["__title__"], group=group))
             continue
         lead_in = None

@@ -55,7 +55,7 @@ def render_junit(report: Report) -> str:
         suite = ET.SubElement(suites, "testsuite", name=section, tests=str(len(results)), failures=str(failures),
                               errors="0", skipped=str(skipped), time="0")
         for r in results:
-            case = ET.SubElement(suite, "testcase", classname=f"{report.runbook}.{section}",
+            case = ET.SubElement(suite, "testcase", classname=f"runbook.{report.runbook.replace('.', '_')}",
                                  name=f"line {r.line}: {r.text}", time="0")
             if r.status == NOTE:
                 ET.SubElement(case, "skipped", message=r.message or "note")

@@ -41,16 +41,17 @@ FIX_PHRASES: list[FixPhrase] = [
               ("set_join_policy", "add_to_group"), "Check Entra settings: device join restrictions"),
     FixPhrase(r"max(?:imum)?(?: number of)? devices per user|device (?:join )?limits?|stale devices|device quota",
               ("delete_stale_devices", "set_quota"), "Check the maximum number of devices per user"),
-    FixPhrase(r"internet access|network connection|connect(?:ion)? to the internet|reach Microsoft",
+    FixPhrase(r"internet access|network connection|connect(?:ion)? to the internet|reach Microsoft|\bonline\b",
               ("set_network",), "Ensure internet access"),
     FixPhrase(r"(?:system|correct) (?:date|time)|date/time|date and time|clock",
               ("set_clock_skew",), "Ensure correct system time"),
     FixPhrase(r"MDM (?:user )?scope", ("set_mdm_scope", "add_to_mdm_scope"), "Check MDM user scope in Entra"),
-    FixPhrase(r"licen[cs]ed for Intune|Intune(?:/EMS)? licen[cs]e|(?:assign|add) (?:an? )?(?:Intune )?licen[cs]e",
+    FixPhrase(r"licen[cs]ed for Intune|Intune(?:/EMS)? licen[cs]e|(?:assign|add) (?:an? )?(?:Intune )?licen[cs]e|"
+              r"licen[cs]e that includes Intune",
               ("assign_license",), "Confirm user is licensed for Intune/EMS"),
     FixPhrase(r"conditional access", ("exclude_from_ca_policy", "disable_ca_policy", "remove_from_group"),
               "Confirm Conditional Access policies allow the device join flow"),
-    FixPhrase(r"MFA (?:polic(?:y|ies)|method|registration)|register (?:an )?MFA|MFA prompt",
+    FixPhrase(r"MFA (?:polic(?:y|ies)|methods?|registration|requirements?)|register (?:an )?MFA|MFA prompt",
               ("register_mfa_method", "set_mfa_response"), "Confirm MFA policies allow the device join flow"),
     FixPhrase(r"enrollment (?:restriction|limit)s?|platform restrictions?",
               ("raise_enrollment_limit", "unblock_platform"), "Check the Intune enrollment restrictions"),
@@ -64,7 +65,8 @@ FIX_PHRASES: list[FixPhrase] = [
 #: Troubleshooting sentences that state a likely cause or point at a log: understood, nothing to run.
 NOTE_PHRASES: list[tuple[str, str]] = [
     (r"^(?:the )?user (?:may|might) not (?:have|be)\b", "User may not have permission to join devices"),
-    (r"^review\b.*\blogs?\b", "Review Enrollment failures in Intune logs"),
+    (r"^(?:review|look at|read|see)\b.*\b(?:logs?|report)\b", "Review Enrollment failures in Intune logs"),
+    (r"^(?:likely|possible|probable) causes?\b", "Likely cause: the user is not allowed to join devices"),
     (r"\bis normal\b|\bmay take\b|\btakes? a (?:little|few)\b", "If first login takes a little longer, that is normal"),
 ]
 
@@ -161,3 +163,17 @@ def render_steps_markdown() -> str:
         lines.append(f"| {heading} | {', '.join(names)} |")
     lines.append("")
     return "\n".join(lines)
+
+
+def release_differences() -> dict[str, dict[str, tuple[str, str]]]:
+    """Per Windows 11 release (emulator/device/screens.py LABELS), the text labels that differ
+    from the newest release: key -> (this release's label, the newest release's label)."""
+    from emulator.device.screens import LABELS
+
+    releases = sorted(LABELS, reverse=True)
+    newest = LABELS[releases[0]]
+    out: dict[str, dict[str, tuple[str, str]]] = {}
+    for r in releases:
+        out[r] = {k: (v, newest.get(k)) for k, v in LABELS[r].items()
+                  if isinstance(v, str) and v != newest.get(k)}
+    return out

@@ -14,12 +14,27 @@ from ..http import Request
 from ..services.router import NotEmulated, default_router
 
 
+_UNSET = object()
+
+
 class DirectResponse:
     def __init__(self, status: int, headers: dict[str, str], body: bytes, url: str):
         self.status_code = status
-        self.headers = requests.structures.CaseInsensitiveDict(headers)
+        self._raw_headers = headers
+        self._headers: Any = _UNSET
         self.content = body
         self.url = url
+
+    @property
+    def headers(self) -> requests.structures.CaseInsensitiveDict:
+        """Case-insensitive headers (built when first read: most callers never look)."""
+        if self._headers is _UNSET:
+            self._headers = requests.structures.CaseInsensitiveDict(self._raw_headers)
+        return self._headers
+
+    @headers.setter
+    def headers(self, value: Any) -> None:
+        self._headers = value
 
     @property
     def text(self) -> str:

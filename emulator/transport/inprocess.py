@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Iterable
-
-import requests
-import responses
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..http import Request
 from ..services.router import NotEmulated, default_router
+
+if TYPE_CHECKING:   # imported when a mock starts: `import emulator` / `mock_entra` stay cheap
+    import requests
+    import responses
 
 # Microsoft domains refused loudly (NotEmulated) rather than reported as unreachable.
 _MICROSOFT_DOMAINS = (r"microsoft\.com|microsoftonline\.com|windows\.net|microsoftonline-p\.com|azure\.com|"
@@ -80,6 +81,8 @@ class mock_entra:
         return resp.status, headers, resp.body
 
     def start(self):
+        import responses
+
         mock = responses.RequestsMock(assert_all_requests_are_fired=False)
         hosts = "|".join(re.escape(h) for h in sorted(self.router.hosts))
         pattern = re.compile(r"https?://([^/:]*\.)?(" + hosts + r"|" + _MICROSOFT_DOMAINS + r")(:\d+)?(/.*)?$",

@@ -190,8 +190,10 @@ def _enroll(ctx, env: soap.Envelope) -> Response:
             raise AuthorizationFault()
         if not policy.has_intune_license(user):
             raise UserLicenseFault()
-        if any(m.azure_ad_device_id == device.device_id for m in tenant.managed_devices.values()):
-            raise DeviceAlreadyEnrolledFault()
+        aad_device_id = device.device_id
+        for m in tenant.managed_devices.values():   # (a plain loop: this scans every managed device)
+            if m.azure_ad_device_id == aad_device_id:
+                raise DeviceAlreadyEnrolledFault()
         refusal = policy.enrollment_restriction(tenant, user, platform="windows", os_version=os_version,
                                                 personal=False)
         if refusal == "DeviceNotSupported":

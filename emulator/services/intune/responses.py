@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 
 from ...http import Response
 from ...world.clock import UTC
@@ -48,6 +49,7 @@ def discover_response(*, relates_to: str, activity_id: str) -> str:
                          activity_id=activity_id)
 
 
+@functools.lru_cache(maxsize=256)   # most parms of the document are the same every time
 def _parm(name: str, value: object, datatype: str | None = None) -> str:
     dtp = f" datatype={soap.xa(datatype)}" if datatype else ""
     return f"<parm name={soap.xa(name)} value={soap.xa(value)}{dtp}/>"

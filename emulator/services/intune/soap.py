@@ -66,7 +66,8 @@ def iter_local(elem: ET.Element, name: str, *, ignore_case: bool = False) -> Ite
     if ignore_case:
         want = name.lower()
         for e in elem.iter():
-            if local(e.tag).lower() == want:
+            tag = e.tag
+            if (tag[tag.rfind("}") + 1:].lower() if isinstance(tag, str) else "") == want:
                 yield e
         return
     for e in elem.iter():
