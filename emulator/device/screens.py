@@ -186,6 +186,22 @@ LABELS: dict[str, dict] = {
 }
 
 
+# 25H2 shares 24H2's code base (an enablement package), so its Settings labels are 24H2's: Inferred.
+LABELS["25H2"] = dict(LABELS["24H2"])
+
+#: Where each release's label set comes from (printed by `entra-emu runbook windows`).
+LABEL_SOURCES: dict[str, str] = {
+    "25H2": "Same as 24H2 (enablement package on the 24H2 code base); inferred, not separately observed.",
+    "24H2": "Microsoft Learn 'Microsoft Entra join' how-to and Windows 11 Settings pages after the July 2023 "
+            "rename; the 'Passkey settings' item is inferred.",
+    "23H2": "As 24H2 without 'Passkey settings'; Entra wording as in Microsoft Learn after the rename.",
+    "22H2": "Azure AD wording of Microsoft Learn pages and lab guides from before the 2023 rename; which "
+            "release first says 'Microsoft Entra ID' is inferred.",
+    "21H2": "Azure AD wording as 22H2; 'Family & other users' as one Accounts item (split in 22H2), inferred "
+            "from Microsoft Support pages of the time.",
+}
+
+
 def labels_for(release: str) -> dict:
     try:
         return LABELS[release]

@@ -85,40 +85,11 @@ def actor_user(lab):
     return lab.user(upn)
 
 
-LOGIN = "https://login.microsoftonline.com"
-OFFICE_PORTAL = "https://portal.office.com/"
-
-
 def portal_sign_in(lab, upn: str, password: str) -> str:
     """Sign in to the Office portal in the PC's browser (the guide's isolation test): "ok", or the
     AADSTS error line the page shows. Goes through the PC's network, as a browser on it would."""
-    from urllib.parse import urlencode
+    from emulator.device.browser import portal_sign_in as browser_sign_in
 
-    import requests
-
-    from emulator.world.models import OFFICE_PORTAL_APP_ID
-
-    device = lab.ensure_device()
-    net = device.net
-    q = {"client_id": OFFICE_PORTAL_APP_ID, "response_type": "code", "redirect_uri": OFFICE_PORTAL,
-         "resource": OFFICE_PORTAL, "login_hint": upn, "state": "runbook"}
-    try:
-        page = net.get(f"{LOGIN}/common/oauth2/authorize?{urlencode(q)}").json()
-        tenant = upn.rsplit("@", 1)[-1]
-        page = net.post(f"{LOGIN}/{tenant}/login",
-                        data={"flowToken": page["flowToken"], "login": upn, "passwd": password}).json()
-        user = lab.tenant.user_by_upn(upn) if lab.tenant else None
-        for _ in range(3):
-            if page.get("page") == "mfa":
-                action = getattr(user, "mfa_response", None) or "approve"
-            elif page.get("page") == "proofup":
-                action = "register"
-            else:
-                break
-            page = net.post(f"{LOGIN}/{tenant}/SAS/ProcessAuth",
-                            data={"flowToken": page["flowToken"], "action": action}).json()
-    except requests.exceptions.RequestException as exc:
-        return f"the browser cannot reach {OFFICE_PORTAL}: {exc}"
-    if page.get("page") == "done":
-        return "ok"
-    return (page.get("error_description") or str(page)).splitlines()[0]
+    user = lab.tenant.user_by_upn(upn) if lab.tenant else None
+    mfa = getattr(user, "mfa_response", None) or "approve"
+    return browser_sign_in(lab.ensure_device(), upn, password, mfa=mfa)
