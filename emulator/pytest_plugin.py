@@ -7,6 +7,9 @@ Fixtures, each fresh per test so suites run in parallel under pytest-xdist:
 - `entra_user`: a licensed user of that tenant (password `P@ssw0rd!`, Authenticator registered).
 - `entra_mock`: the in-process transport switched on for the test; yields the world.
 - `windows_device`: a simulated Windows 11 device that talks to the emulator over `requests`.
+- `entra_scenario`: a scenario file loaded into `entra_world`; name it with
+  `@pytest.mark.entra_scenario("device-limit-reached")` (or parametrize `entra_scenario` indirectly).
+  `windows_device` then takes the scenario's device settings (clock skew, network, release).
 
 `--entra-transport=inprocess|server|both` chooses how `entra_mock` reaches the emulator: through
 `responses` in this process (default), or through a real local server (HTTPS proxy with its own CA,
@@ -30,6 +33,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "entra_emu: test uses the Entra join emulator")
+    config.addinivalue_line("markers", "entra_scenario(name): the scenario file the entra_scenario fixture loads")
 
 
 @pytest.fixture
@@ -90,12 +94,30 @@ def entra_mock(entra_world, entra_transport, request, monkeypatch):
 
 
 @pytest.fixture
-def windows_device(entra_mock):
+def entra_scenario(request, entra_world):
+    """The scenario named by the test's `entra_scenario` marker (or indirect parameter), loaded."""
+    from emulator.scenarios import load_scenario
+
+    name = getattr(request, "param", None)
+    if name is None:
+        marker = request.node.get_closest_marker("entra_scenario")
+        if marker is None or not marker.args:
+            raise pytest.UsageError('entra_scenario needs @pytest.mark.entra_scenario("<name>") '
+                                    "or an indirect parameter")
+        name = marker.args[0]
+    return load_scenario(entra_world, name)
+
+
+@pytest.fixture
+def windows_device(request, entra_mock):
     import requests
 
     from emulator.device.windows import WindowsDevice
 
+    opts = {}
+    if "entra_scenario" in request.fixturenames:
+        opts = request.getfixturevalue("entra_scenario").device.device_kwargs()
     session = requests.Session()
-    device = WindowsDevice(session, clock=entra_mock.clock, seed=entra_mock.seed)
+    device = WindowsDevice(session, clock=entra_mock.clock, seed=entra_mock.seed, **opts)
     yield device
     session.close()
