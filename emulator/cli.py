@@ -65,11 +65,27 @@ def main() -> None:
 @click.option("--seed", default="0", show_default=True, help="Seed of the emulated world.")
 @click.option("--color/--no-color", default=None, help="Force colour on or off (default: when a terminal).")
 @click.option("--fast", is_flag=True, help="Skip the screens; print only the outcome and dsregcmd.")
-def demo(scenario: str | None, seed: str, color: bool | None, fast: bool) -> None:
+@click.option("--at", "at", default=None, metavar="TIME",
+              help="Freeze the cloud clock at this UTC time (e.g. 2026-03-09T10:00:00Z) so that the output "
+                   "is the same on every run.")
+def demo(scenario: str | None, seed: str, color: bool | None, fast: bool, at: str | None) -> None:
     """Play the join lifecycle (or a failure SCENARIO) and narrate it."""
     from .demo import run_demo
 
-    code = run_demo(scenario, seed=seed, narrator=Narrator(color), show_screens=not fast)
+    if at:
+        from freezegun import freeze_time
+
+        try:
+            frozen = freeze_time(at)
+            frozen.start()
+        except (ValueError, OverflowError) as exc:
+            raise click.BadParameter(f"not a time: {at!r} ({exc})", param_hint="--at") from None
+        try:
+            code = run_demo(scenario, seed=seed, narrator=Narrator(color), show_screens=not fast)
+        finally:
+            frozen.stop()
+    else:
+        code = run_demo(scenario, seed=seed, narrator=Narrator(color), show_screens=not fast)
     sys.exit(code)
 
 

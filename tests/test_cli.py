@@ -22,12 +22,19 @@ def test_demo_plays_the_happy_path_and_ends_with_dsregcmd():
     assert "\x1b[" not in out  # not a terminal: plain text
 
 
-def test_demo_is_deterministic_for_a_seed():
-    a = CliRunner().invoke(main, ["demo", "--seed", "7", "--fast"]).output
-    b = CliRunner().invoke(main, ["demo", "--seed", "7", "--fast"]).output
-    strip = lambda s: [ln for ln in s.splitlines() if "UTC" not in ln and "T0" not in ln and "20" not in ln[:4]]  # noqa: E731
-    assert strip(a) == strip(b)
-    assert "DESKTOP-" in a
+def test_demo_is_deterministic_for_a_seed_and_a_frozen_clock():
+    args = ["demo", "--seed", "7", "--at", "2026-03-09T10:00:00Z"]
+    a = CliRunner().invoke(main, args).output
+    b = CliRunner().invoke(main, args).output
+    assert a == b
+    assert "DeviceCertificateValidity : [ 2026-03-09 10:00:00.000 UTC -- 2036-03-09" in a
+    other = CliRunner().invoke(main, ["demo", "--seed", "8", "--at", "2026-03-09T10:00:00Z"]).output
+    assert other != a
+
+
+def test_demo_rejects_a_bad_time():
+    result = CliRunner().invoke(main, ["demo", "--at", "yesterday-ish"])
+    assert result.exit_code == 2 and "not a time" in result.output
 
 
 def test_color_when_asked():
