@@ -2,7 +2,7 @@
 import pytest
 
 from emulator.device import ElementNotFound, WindowsDevice
-from emulator.device.screens import LABELS
+from emulator.device.screens import LABEL_SOURCES, LABELS
 from emulator.transport.direct import DirectSession
 from emulator.world.world import World
 
@@ -116,8 +116,9 @@ def test_labels_per_release(world, release, link, accounts_item):
 
 def test_unknown_release_is_refused(world):
     with pytest.raises(ValueError, match="known: "):
-        WindowsDevice(DirectSession(world), release="25H2")
-    assert set(LABELS) == {"21H2", "22H2", "23H2", "24H2"}
+        WindowsDevice(DirectSession(world), release="26H1")
+    assert set(LABELS) == {"21H2", "22H2", "23H2", "24H2", "25H2"}
+    assert set(LABEL_SOURCES) == set(LABELS)
 
 
 def test_screen_level_join_and_disconnect(world):
