@@ -9,7 +9,8 @@ prints side by side with the aims:
   and through the HTTPS proxy);
 * requests/s of Graph list requests on loopback with `wrk` when installed (`apt-get install wrk`),
   else a multi-process keep-alive Python client;
-* the server process RSS (current and peak).
+* the server process RSS (current and peak);
+* the device-quota check of a DRS join in that tenant (owner index) against a scan of every device.
 
 Usage: python benchmarks/bench_server.py [--devices 100000] [--duration 10] [--connections 16]
                                           [--tool auto|wrk|python]
@@ -55,16 +56,43 @@ def child(devices: int, state_dir: str) -> None:
                             registration_time=now, approximate_last_sign_in=now, owner_id=owner.id)
         devs[d.id] = d
     seed_s = time.perf_counter() - t0
+    quota = _quota_checks(world, tenant, DirectoryDevice)
     app = world.add_application(tenant, "bench", secret="x", app_roles=["Device.Read.All"])
     token = issuer(world).access_token(tenant, find_resource(GRAPH_RESOURCE), app.app_id, roles=["Device.Read.All"],
                                        lifetime=24 * 3600)
     srv = EmulatorServer(world, port=0, state_dir=state_dir)
     print(json.dumps({"port": srv.port, "seed_seconds": seed_s, "token": token, "pid": os.getpid(),
-                      "bundle": str(srv.tls_files.bundle)}), flush=True)
+                      "bundle": str(srv.tls_files.bundle), "quota": quota}), flush=True)
     try:
         srv.serve_forever()
     except KeyboardInterrupt:
         pass
+
+
+def _quota_checks(world, tenant, device_cls, joins: int = 200) -> dict:
+    """What a DRS join costs in the device-quota check for a new user of the big tenant: the first
+    check (builds the owner index), then `joins` rounds of check + add one device, against a
+    plain scan of every device."""
+    from emulator.world import policy
+
+    user = world.add_user(tenant, "joiner@contoso.com", display_name="Joe Iner")
+    t = time.perf_counter()
+    policy.devices_counted_for_quota(tenant, user)
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    for _ in range(joins):
+        policy.devices_counted_for_quota(tenant, user)
+        d = device_cls(id=world.ids.guid(), device_id=world.ids.guid(), display_name="JOINED", owner_id=user.id)
+        tenant.devices[d.id] = d
+    per_join = (time.perf_counter() - t) / joins
+    counted = len(policy.devices_counted_for_quota(tenant, user))
+    t = time.perf_counter()
+    scanned = [d for d in tenant.devices.values() if d.owner_id == user.id]
+    scan = time.perf_counter() - t
+    assert counted == len(scanned) == joins
+    for d in scanned:  # leave the tenant as seeded
+        del tenant.devices[d.id]
+    return {"first_ms": first * 1000, "per_join_us": per_join * 1e6, "scan_ms": scan * 1000}
 
 
 # -- parent: measurements -------------------------------------------------------------------
@@ -204,6 +232,10 @@ def main() -> None:
             print(f"{'  latency under load p50 / p99':56} {r['p50'] + ' / ' + r['p99']:>24}")
     print(f"{'server RSS after seeding':56} {rss_idle:>21.0f} MB {AIMS['rss_mb']:>9.0f} MB")
     print(f"{'server RSS after load (current / peak)':56} {f'{rss_now:.0f} / {rss_peak:.0f}':>21} MB")
+    q = info["quota"]
+    print(f"{'DRS join quota check: first (builds owner index)':56} {q['first_ms']:>21.2f} ms")
+    print(f"{'DRS join quota check: each join after it':56} {q['per_join_us']:>21.1f} us")
+    print(f"{'  (one scan of every device, as before the index)':56} {q['scan_ms']:>21.2f} ms")
     print(f"(filtered page returned {lat['items']} devices)")
 
 

@@ -22,6 +22,11 @@ from typing import Any
 
 from ..http import Response, json_response
 
+#: The longest latency a rule may add (ten minutes): longer would look like a hung server.
+MAX_LATENCY_MS = 600_000.0
+#: Dialect names a rule's `error` may start with (see dialects.py).
+_DIALECTS = ("aadsts", "graph", "drs", "intune")
+
 
 @dataclass
 class FaultRule:
@@ -44,6 +49,7 @@ class FaultRule:
     fired: int = 0
 
     def __post_init__(self) -> None:
+        self._validate()
         if self.path and self.path.startswith("^"):
             self._rx = re.compile(self.path, re.IGNORECASE)
         elif self.path:
@@ -51,6 +57,47 @@ class FaultRule:
         else:
             self._rx = None
         self._throttled_until: dict[str, float] = {}
+
+    def _validate(self) -> None:
+        """Refuse a rule that could only fail later, on the request it fires for (TypeError for a
+        wrong type, ValueError for a value out of range; the message names the field)."""
+        def want(name: str, ok: bool, what: str) -> None:
+            if not ok:
+                value = getattr(self, name)
+                err = TypeError if value is not None and not isinstance(value, (int, float, str)) else ValueError
+                raise err(f"fault rule field '{name}' must be {what}, not {value!r:.80}")
+
+        def count(v: Any) -> bool:
+            return v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
+
+        def number(v: Any, lo: float, hi: float) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi  # (NaN fails)
+
+        if isinstance(self.headers, dict):   # YAML writes `Retry-After: 30` as a number
+            self.headers = {k: str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                            for k, v in self.headers.items()}
+        for name in ("host", "method", "path", "error"):
+            want(name, getattr(self, name) is None or isinstance(getattr(self, name), str), "a string")
+        if self.name is None:
+            self.name = ""
+        want("name", isinstance(self.name, str), "a string")
+        want("nth", count(self.nth) and self.nth != 0, "a positive integer (1 = the first matching call)")
+        want("after", count(self.after), "a non-negative integer")
+        want("times", count(self.times), "a non-negative integer")
+        want("probability", self.probability is None or number(self.probability, 0.0, 1.0), "a number from 0 to 1")
+        want("latency_ms", number(self.latency_ms, 0.0, MAX_LATENCY_MS),
+             f"a number of milliseconds from 0 to {MAX_LATENCY_MS:.0f}")
+        want("status", self.status is None or (isinstance(self.status, int) and not isinstance(self.status, bool)
+                                               and 100 <= self.status <= 599), "an HTTP status from 100 to 599")
+        want("throttle_seconds", self.throttle_seconds is None or number(self.throttle_seconds, 0.001, 86400.0),
+             "a number of seconds from 0.001 to 86400")
+        want("headers", isinstance(self.headers, dict)
+             and all(isinstance(k, str) and isinstance(v, str) and "\n" not in k + v and "\r" not in k + v
+                     for k, v in self.headers.items()), "an object of header names to string values")
+        if self.error is not None and ":" not in self.error and self.error.strip().lower() not in _DIALECTS:
+            raise ValueError(f"fault rule field 'error' must name a dialect and a code, e.g. 'aadsts:50076', "
+                             f"'graph:TooManyRequests', 'drs:DirectoryError', 'intune:DeviceCapReached'; "
+                             f"not {self.error!r:.80}")
 
     def matches(self, host: str, method: str, path: str) -> bool:
         if self.host and self.host.lower() != host:
@@ -147,11 +194,12 @@ class FaultEngine:
 
     def _throttle_response(self, rule: FaultRule, ctx) -> Response:
         secs = rule.throttle_seconds or 1
-        r = self._answer(rule, ctx, default_status=429, default_error=_throttle_error(ctx.service))
+        r = self._answer(rule, ctx, default_status=429, default_error=_throttle_error(ctx.service), retry_after=secs)
         r.headers["Retry-After"] = str(int(secs) if float(secs).is_integer() else secs)
         return r
 
-    def _answer(self, rule: FaultRule, ctx, default_status: int = 500, default_error: str | None = None) -> Response:
+    def _answer(self, rule: FaultRule, ctx, default_status: int = 500, default_error: str | None = None,
+                retry_after: float | None = None) -> Response:
         from .dialects import dialect_error
 
         status = rule.status or default_status
@@ -161,13 +209,12 @@ class FaultEngine:
                 resp = json_response(rule.body, status)
             else:
                 resp = Response(status, {"Content-Type": "text/plain"}, str(rule.body).encode())
-        elif error:
-            resp = dialect_error(ctx, error, status)
         else:
-            resp = dialect_error(ctx, None, status)
+            resp = dialect_error(ctx, error or None, status, retry_after=retry_after)
         resp.headers.update(rule.headers)
         return resp
 
 
 def _throttle_error(service: str) -> str:
-    return {"graph": "graph:TooManyRequests", "identity": "aadsts:50196"}.get(service, f"{service}:throttled")
+    return {"graph": "graph:TooManyRequests", "identity": "aadsts:50196", "registration": "drs:Throttled",
+            "intune": "intune:throttled"}.get(service, f"{service}:throttled")

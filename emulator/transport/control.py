@@ -9,12 +9,15 @@ from __future__ import annotations
 import datetime as _dt
 import importlib
 import json
+import logging
 import re
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..http import Headers, Response, json_response
 from ..world import snapshot
+
+log = logging.getLogger("emulator.control")
 
 PREFIX = "/_emu"
 
@@ -47,11 +50,34 @@ def _parse_time(value: Any) -> _dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=_dt.timezone.utc)
 
 
-def _number(body: dict, key: str) -> float:
+#: How far the cloud clock (or a device clock) may be moved from true time: 100 years. Further
+#: would push token times past what a datetime can hold, and every later request would fail.
+MAX_CLOCK_OFFSET = 100 * 365.25 * 86400
+
+
+def _number(body: dict, key: str, limit: float = MAX_CLOCK_OFFSET) -> float:
     v = body[key]
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise _bad(f"'{key}' must be a number of seconds")
+    if not -limit <= v <= limit:   # (also refuses NaN and Infinity, which Python's JSON parser reads)
+        raise _bad(f"'{key}' must be between -{limit:.0f} and {limit:.0f} seconds (100 years)")
     return float(v)
+
+
+def _check_offset(offset: float) -> float:
+    if not -MAX_CLOCK_OFFSET <= offset <= MAX_CLOCK_OFFSET:
+        raise _bad("the cloud clock may be moved at most 100 years from the real time")
+    return offset
+
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+_DOMAIN = re.compile(r"(?=.{4,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]\Z")
+
+
+def _domain(value: Any, key: str) -> str:
+    if not isinstance(value, str) or not _DOMAIN.match(value.strip().lower()):
+        raise _bad(f"'{key}' must be a DNS domain name like contoso.com, not {value!r:.80}")
+    return value.strip().lower()
 
 
 def tenant_summary(t) -> dict[str, Any]:
@@ -59,6 +85,10 @@ def tenant_summary(t) -> dict[str, Any]:
             "users": len(t.users), "groups": len(t.groups), "devices": len(t.devices),
             "managedDevices": len(t.managed_devices), "applications": len(t.applications),
             "intuneEnabled": t.intune_enabled}
+
+
+#: User fields with a fixed set of values (emulator/world/models.py).
+_USER_CHOICES = {"per_user_mfa": ("disabled", "enabled", "enforced"), "mfa_response": ("approve", "deny")}
 
 
 class ControlAPI:
@@ -116,6 +146,13 @@ class ControlAPI:
                 result = fn(req)
             except ControlError as exc:
                 return json_response({"error": exc.error, "message": str(exc)}, exc.status)
+            except Exception as exc:  # noqa: BLE001 - an emulator bug: say so in the control API's shape
+                if getattr(self.world, "raise_server_errors", False):
+                    raise
+                log.error("control %s %s failed", method, path, exc_info=True)
+                return json_response({"error": "internal_error",
+                                      "message": f"entra-emu internal error in {method} {PREFIX}{path}: "
+                                                 f"{type(exc).__name__}: {exc}"}, 500)
             if isinstance(result, Response):
                 return result
             return json_response(result)
@@ -180,10 +217,25 @@ class ControlAPI:
                 kw[dst] = body[src]
         if kw.get("mdm_scope") not in (None, "all", "some", "none"):
             raise _bad("'mdmScope' must be all, some or none")
+        if "domain" in kw:
+            kw["domain"] = _domain(kw["domain"], "domain")
+        if "extra_domains" in kw:
+            kw["extra_domains"] = [_domain(d, "extraDomains") for d in kw["extra_domains"]]
+        if "subscriptions" in kw:
+            for sku, seats in kw["subscriptions"].items():
+                if isinstance(seats, bool) or not isinstance(seats, int) or seats < 0:
+                    raise _bad(f"'subscriptions' maps a SKU part number to a number of seats; "
+                               f"{sku!r} has {seats!r:.40}")
         if "tenant_id" in kw:
+            if not _GUID.match(kw["tenant_id"]):
+                raise _bad("'tenantId' must be a GUID like 00000000-0000-0000-0000-000000000000")
             kw["tenant_id"] = kw["tenant_id"].lower()
             if self.world.tenant(kw["tenant_id"]) is not None:
                 raise ControlError(409, f"Tenant {kw['tenant_id']} exists already.", "conflict")
+        for d in [kw.get("domain"), *(kw.get("extra_domains") or [])]:
+            owner = self.world.tenant(d) if d else None
+            if owner is not None:
+                raise ControlError(409, f"The domain {d} belongs to tenant {owner.id} already.", "conflict")
         t = self.world.create_tenant(name.strip(), **kw)
         return json_response(tenant_summary(t), 201)
 
@@ -210,19 +262,32 @@ class ControlAPI:
         kw: dict[str, Any] = {}
         fields = {f.name for f in dataclasses.fields(User)} - {"id", "created", "user_principal_name",
                                                                  "display_name", "password"}
+        kinds = {f.name: f.type for f in dataclasses.fields(User)}
         for k, v in body.items():
             sk = _snake(k)
             if k in ("upn", "userPrincipalName", "password", "displayName"):
                 continue
-            if sk == "mfa_methods" or sk in ("licenses",):
-                if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-                    raise _bad(f"'{k}' must be a list of strings")
             if sk not in fields:
                 raise _bad(f"unknown user property '{k}'")
+            kind = str(kinds[sk])
+            if kind.startswith("list"):
+                if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                    raise _bad(f"'{k}' must be a list of strings")
+            elif kind == "bool":
+                if not isinstance(v, bool):
+                    raise _bad(f"'{k}' must be true or false")
+            elif kind.startswith("str"):
+                if not isinstance(v, str) and not (v is None and "None" in kind):
+                    raise _bad(f"'{k}' must be a string")
+            if sk in _USER_CHOICES and v not in _USER_CHOICES[sk]:
+                raise _bad(f"'{k}' must be one of {', '.join(_USER_CHOICES[sk])}")
             kw[sk] = v
         upn = body.get("upn") or body.get("userPrincipalName")
         if upn is not None and (not isinstance(upn, str) or "@" not in upn):
             raise _bad("'upn' must look like user@domain")
+        if upn is not None and upn.rsplit("@", 1)[1].lower() not in {d.lower() for d in t.domains}:
+            raise _bad(f"the domain of {upn!r} is not a domain of tenant {t.initial_domain}; "
+                       f"its domains: {', '.join(t.domains)}")
         if upn and t.user_by_upn(upn) is not None:
             raise ControlError(409, f"User {upn} exists already in {t.initial_domain}.", "conflict")
         for key in ("password", "displayName"):
@@ -362,11 +427,17 @@ class ControlAPI:
             raise _bad("give exactly one of 'now' (ISO 8601), 'offsetSeconds' or 'advanceSeconds'")
         k = given[0]
         if k == "now":
-            c.set(_parse_time(body["now"]))
+            when = _parse_time(body["now"])
+            try:
+                offset = when.timestamp() - (c.timestamp() - c.offset)
+            except (OverflowError, OSError, ValueError):
+                raise _bad(f"'now' is out of range: {body['now']!r}") from None
+            _check_offset(offset)
+            c.set(when)
         elif k == "offsetSeconds":
             c.offset = _number(body, k)
         else:
-            c.offset += _number(body, k)
+            c.offset = _check_offset(c.offset + _number(body, k))
         return self.clock_get(req)
 
     def _skews(self) -> dict[str, float]:
@@ -426,7 +497,7 @@ class ControlAPI:
                 kw[sk] = v
             try:
                 built.append(FaultRule(**kw))
-            except (TypeError, re.error) as exc:
+            except (TypeError, ValueError, re.error) as exc:
                 raise _bad(f"rule {i}: {exc}") from None
         for rule in built:
             self.world.faults.add(rule)
@@ -454,6 +525,8 @@ class _ControlRequest:
             doc = json.loads(self.body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise _bad(f"the body is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise _bad("the body is not valid JSON: nested too deeply") from None
         if not isinstance(doc, dict) and not (allow_list and isinstance(doc, list)):
             raise _bad("the body must be a JSON object")
         return doc

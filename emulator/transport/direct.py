@@ -52,6 +52,12 @@ class DirectResponse:
             raise requests.HTTPError(f"{self.status_code} for url: {self.url}", response=self)  # type: ignore[arg-type]
 
 
+def _pairs(value: Any) -> list[tuple[Any, Any]]:
+    """A dict or a sequence of (key, value) pairs as pairs, without the None values requests drops."""
+    items = value.items() if isinstance(value, dict) else value
+    return [(k, v) for k, v in items if v is not None]
+
+
 class DirectSession:
     """Enough of requests.Session for protocol clients: request/get/post/put/patch/delete."""
 
@@ -64,16 +70,18 @@ class DirectSession:
                 json: Any = None, headers: dict | None = None, cert: Any = None, **_: Any) -> DirectResponse:
         if params:
             parts = urlsplit(url)
-            q = (parts.query + "&" if parts.query else "") + urlencode(params)
+            q = (parts.query + "&" if parts.query else "") + urlencode(_pairs(params), doseq=True)
             url = urlunsplit((parts.scheme, parts.netloc, parts.path, q, parts.fragment))
         h = dict(self.headers)
         h.update(headers or {})
+        h = {k: v for k, v in h.items() if v is not None}   # as requests: a None value removes the header
         body = b""
-        if json is not None:
+        if json is not None and not data:   # as requests: a non-empty `data` wins over `json`
             body = _json.dumps(json).encode()
             h.setdefault("Content-Type", "application/json")
-        elif isinstance(data, dict):
-            body = urlencode(data).encode()
+        elif isinstance(data, (dict, list, tuple)):
+            # As requests: a dict or a list of pairs is form-encoded, list values repeat the key.
+            body = urlencode(_pairs(data), doseq=True).encode()
             h.setdefault("Content-Type", "application/x-www-form-urlencoded")
         elif isinstance(data, str):
             body = data.encode()

@@ -44,10 +44,12 @@ def _client_cert_bytes(cert: Any) -> bytes | None:
 
 def to_request(prepared: requests.PreparedRequest) -> Request:
     body = prepared.body or b""
+    if hasattr(body, "read"):   # a file object given as `data=`
+        body = body.read()
     if isinstance(body, str):
         body = body.encode("utf-8")
-    elif not isinstance(body, (bytes, bytearray)):
-        body = b"".join(body)  # generator bodies
+    elif not isinstance(body, (bytes, bytearray)):   # generator / iterable bodies, of bytes or of text
+        body = b"".join(c.encode("utf-8") if isinstance(c, str) else bytes(c) for c in body)
     kwargs = getattr(prepared, "req_kwargs", {}) or {}
     return Request(prepared.method or "GET", prepared.url or "", dict(prepared.headers), bytes(body),
                    client_cert=_client_cert_bytes(kwargs.get("cert")))

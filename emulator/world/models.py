@@ -7,6 +7,7 @@ them as they are and the policy code reads the same document an admin would see.
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -46,6 +47,112 @@ ROLE_TEMPLATES = {
     "Privileged Role Administrator": "e8611ab8-c189-46e8-94e1-60213ab1f814",
     "Directory Readers": "88d8e3e3-8f55-4a1e-953a-9b9898b8876b",
 }
+
+
+class _CountedDict(dict):
+    """A dict that counts its own changes, so an index over its values can tell when it is stale.
+
+    `adds` counts insertions of a new key (a new key always goes last, so the `n` values added
+    since some moment are the last `n`); `changes` counts everything else that can make an index
+    wrong: a key bound to another object, a removal, a clear. Each write and its count happen
+    under `lock`, so a reader holding the lock sees values and counts that agree. In every other
+    way it is a dict (equality, JSON, iteration order, copy and pickle).
+    """
+
+    __slots__ = ("adds", "changes", "lock")
+
+    def __init__(self, *args: Any, **kw: Any):
+        dict.__init__(self)
+        self.adds = 0
+        self.changes = 0
+        self.lock = threading.Lock()
+        if args or kw:
+            self.update(*args, **kw)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        with self.lock:
+            old = dict.get(self, key, _MISSING)
+            dict.__setitem__(self, key, value)
+            if old is _MISSING:
+                self.adds += 1
+            elif old is not value:
+                self.changes += 1
+
+    def __delitem__(self, key: Any) -> None:
+        with self.lock:
+            dict.__delitem__(self, key)
+            self.changes += 1
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        with self.lock:
+            had = key in self
+            v = dict.pop(self, key, *default)
+            if had:
+                self.changes += 1
+        return v
+
+    def popitem(self) -> tuple[Any, Any]:
+        with self.lock:
+            kv = dict.popitem(self)
+            self.changes += 1
+        return kv
+
+    def clear(self) -> None:
+        with self.lock:
+            dict.clear(self)
+            self.changes += 1
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return dict.__getitem__(self, key)
+
+    def update(self, *args: Any, **kw: Any) -> None:
+        for k, v in dict(*args, **kw).items():
+            self[k] = v
+
+    def __ior__(self, other: Any) -> "_CountedDict":
+        self.update(other)
+        return self
+
+    def __reduce__(self):  # copy, deepcopy and pickle rebuild it through __setitem__
+        return (type(self), (), None, None, iter(list(dict.items(self))))
+
+
+_MISSING = object()
+
+#: Bumped whenever a device's or managed device's owner is re-assigned (see `_OwnerField`).
+OWNER_EPOCH = [0]
+
+
+class _OwnerField:
+    """The owner field (`DirectoryDevice.owner_id`, `ManagedDevice.user_id`) as a data descriptor:
+    the value lives in the instance dict as before; re-assigning it to another owner bumps
+    `OWNER_EPOCH`, which tells the tenants' owner indexes to rebuild. The first assignment (in
+    `__init__`) is not a change."""
+
+    def __init__(self, name: str, default: Any):
+        self.name = name
+        self.default = default
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self.default
+        try:
+            return obj.__dict__[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        d = obj.__dict__
+        changed = self.name in d and d[self.name] != value
+        d[self.name] = value
+        if changed:
+            OWNER_EPOCH[0] += 1
+
+    def __delete__(self, obj: Any) -> None:
+        del obj.__dict__[self.name]
+        OWNER_EPOCH[0] += 1
 
 
 @dataclass
@@ -152,6 +259,9 @@ class DirectoryDevice:
     extension_attributes: dict[str, str | None] = field(default_factory=dict)
 
 
+DirectoryDevice.owner_id = _OwnerField("owner_id", None)  # type: ignore[assignment]
+
+
 @dataclass
 class ManagedDevice:
     """An Intune managed device record (Graph `managedDevice`)."""
@@ -177,6 +287,9 @@ class ManagedDevice:
     cert_thumbprint: str | None = None
 
 
+ManagedDevice.user_id = _OwnerField("user_id", None)  # type: ignore[assignment]
+
+
 @dataclass
 class Application:
     """An app registration + its service principal in this tenant (for client credentials)."""
@@ -200,8 +313,8 @@ class Tenant:
     region: str = "NA"                        # certificate region extension (.284.8)
     users: dict[str, User] = field(default_factory=dict)
     groups: dict[str, Group] = field(default_factory=dict)
-    devices: dict[str, DirectoryDevice] = field(default_factory=dict)
-    managed_devices: dict[str, ManagedDevice] = field(default_factory=dict)
+    devices: dict[str, DirectoryDevice] = field(default_factory=_CountedDict)
+    managed_devices: dict[str, ManagedDevice] = field(default_factory=_CountedDict)
     applications: dict[str, Application] = field(default_factory=dict)
     device_registration_policy: dict[str, Any] = field(default_factory=dict)
     conditional_access_policies: list[dict[str, Any]] = field(default_factory=list)
@@ -279,7 +392,49 @@ class Tenant:
         return [g for g in self.groups.values() if object_id in g.members]
 
     def devices_owned_by(self, user_id: str) -> list[DirectoryDevice]:
-        return [d for d in self.devices.values() if d.owner_id == user_id]
+        return _owned(self, "devices", "owner_id", user_id)
 
     def managed_devices_of(self, user_id: str) -> list[ManagedDevice]:
-        return [m for m in self.managed_devices.values() if m.user_id == user_id]
+        return _owned(self, "managed_devices", "user_id", user_id)
+
+
+def _owned(tenant: Tenant, collection: str, attr: str, owner: Any) -> list[Any]:
+    """The objects of `tenant.<collection>` whose `<attr>` equals `owner`, in the collection's
+    order: the answer of `[o for o in coll.values() if getattr(o, attr) == owner]`, through an
+    index by owner kept in `tenant.__dict__` (outside the dataclass fields, like `_upn_ix`).
+
+    The index is used only while nothing it cannot see has happened: the collection is the same
+    `_CountedDict` with the same `changes` count (no removal, no key bound to another object) and
+    no owner was re-assigned anywhere (`OWNER_EPOCH`). Keys added since it was built are the last
+    ones and are indexed on the way, without walking the rest. Each hit's owner is checked again.
+    Anything else rebuilds the index with one scan; a
+    collection that is not a `_CountedDict` (a plain dict assigned from outside) is scanned every
+    time, as before."""
+    coll = getattr(tenant, collection)
+    if type(coll) is not _CountedDict:
+        return [o for o in coll.values() if getattr(o, attr) == owner]
+    key = "_owner_ix_" + collection
+    epoch = OWNER_EPOCH[0]
+    ix = tenant.__dict__.get(key)
+    if ix is not None and ix[1] is coll and ix[3] == epoch:
+        by_owner, _, changes, _, indexed = ix
+        with coll.lock:
+            ok = changes == coll.changes
+            if ok and indexed[0] != coll.adds:
+                # Only keys were added since: they are the last `new` values, in order.
+                tail = list(islice(reversed(coll.values()), coll.adds - indexed[0]))
+                for o in reversed(tail):
+                    by_owner.setdefault(getattr(o, attr), []).append(o)
+                indexed[0] = coll.adds
+        if ok:
+            # Nothing was removed or re-bound since indexing: every indexed object is still there.
+            return [o for o in by_owner.get(owner, ()) if getattr(o, attr) == owner]
+    # (Re)build from values and counts read together under the lock.
+    with coll.lock:
+        adds, changes = coll.adds, coll.changes
+        values = list(coll.values())
+    index: dict[Any, list[Any]] = {}
+    for o in values:
+        index.setdefault(getattr(o, attr), []).append(o)
+    tenant.__dict__[key] = (index, coll, changes, epoch, [adds])
+    return list(index.get(owner, ()))

@@ -36,7 +36,7 @@ from . import odata
 from .core import CDA, GA, IA, W365, GraphContext, Perm, castable, route
 from .exceptions import GraphError, bad_request, not_found
 from .serializers import (DirectoryRole, DEVICE_SPEC, activated_roles, directory_role, directory_role_json, DIRECTORY_OBJECT_SPEC, EXTENSION_ATTRIBUTES, GROUP_SPEC, USER_SPEC,
-                          device_full, device_json, directory_object, group_json, license_details,
+                          device_full, device_page_text, device_json, directory_object, group_json, license_details,
                           organization_json, subscribed_skus, user_full, user_json)
 
 DIR_READ = ("Directory.Read.All", "Directory.ReadWrite.All", "Directory.AccessAsUser.All")
@@ -209,7 +209,13 @@ def list_devices(ctx: GraphContext):
     select = odata.resolve_select(DEVICE_SPEC, ctx.query)
     ser = (lambda d: device_full(d, ctx.version)) if select else (lambda d: device_json(d, ctx.version))
     ser, keep = _expanding(ctx, ser, DEVICE_NAVS, "device")
-    return ctx.collection("devices", DEVICE_SPEC, t.devices.values(), ser, keep=keep)
+    version = ctx.version
+    # Without $expand the page's text comes from the device caches (serializers.device_page_text).
+    pages = t.__dict__.get("_device_pages")
+    if pages is None:
+        pages = t.__dict__.setdefault("_device_pages", {})
+    text = None if keep else (lambda devices, fields: device_page_text(pages, devices, version, fields))
+    return ctx.collection("devices", DEVICE_SPEC, t.devices.values(), ser, keep=keep, items_text=text)
 
 
 @route("GET", "devices/$count")

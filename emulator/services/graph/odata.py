@@ -13,6 +13,7 @@ import datetime as _dt
 import itertools
 import re
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Callable, Iterable
 from urllib.parse import quote
 
@@ -317,6 +318,38 @@ def _coerce(v: Any, lit: Any) -> Any:
     return v
 
 
+def _blockwise(pred: Callable[[Any], bool], getter: Any, tests: Callable[[Iterable[str]], Iterable[bool]],
+               lower: bool):
+    """Give `pred` a `block(objs)` method answering `[o for o in objs if pred(o)]` with C-level
+    loops, where `pred(o)` is `isinstance(v, str) and <test>(v.lower() if lower else v)` with
+    `v = getter(o)` and `tests(values)` maps <test> over plain strs. Used when the getter is a plain
+    attrgetter and every value read is a str (not a subclass); otherwise `block` calls `pred`."""
+    if not isinstance(getter, attrgetter):
+        return pred
+
+    def block(objs: list[Any]) -> list[Any]:
+        vals = list(map(getter, objs))
+        if not vals or set(map(type, vals)) != {str}:
+            return [o for o in objs if pred(o)]
+        return list(itertools.compress(objs, tests(map(str.lower, vals) if lower else vals)))
+
+    pred.block = block  # type: ignore[attr-defined]
+    return pred
+
+
+def _blocks(items: Iterable[Any], block: Callable[[list[Any]], list[Any]]):
+    """The items `block` keeps, in order, reading `items` in growing slices."""
+    it = iter(items)
+    size = 256
+    while True:
+        chunk = list(itertools.islice(it, size))
+        if not chunk:
+            return
+        yield from block(chunk)
+        if size < 8192:
+            size *= 2
+
+
 def compile_filter(spec: ResourceSpec, node: Node, advanced: bool) -> Callable[[Any], bool]:
     """A predicate over model objects; raises the real errors for unsupported clauses."""
     ci = spec.case_insensitive
@@ -381,8 +414,10 @@ def compile_filter(spec: ResourceSpec, node: Node, advanced: bool) -> Callable[[
                 raise GraphError(400, "BadRequest", f"Invalid filter clause: The argument of '{n.op}' must be a string.")
             if op == "startsWith":
                 if ci:
-                    return lambda o: isinstance(v := g(o), str) and v.lower().startswith(lit)
-                return lambda o: isinstance(v := g(o), str) and v.startswith(lit)
+                    return _blockwise(lambda o: isinstance(v := g(o), str) and v.lower().startswith(lit),
+                                      g, lambda vs: map(str.startswith, vs, itertools.repeat(lit)), True)
+                return _blockwise(lambda o: isinstance(v := g(o), str) and v.startswith(lit),
+                                  g, lambda vs: map(str.startswith, vs, itertools.repeat(lit)), False)
             return lambda o: isinstance(v := g(o), str) and _norm(v, ci).endswith(lit)
         if n.kind == "in":
             p_in = check(n.prop, "in")
@@ -408,7 +443,8 @@ def compile_filter(spec: ResourceSpec, node: Node, advanced: bool) -> Callable[[
         if op == "eq":
             if isinstance(lit, str) and ci:
                 ll = lit.lower()
-                return lambda o: isinstance(v := g(o), str) and v.lower() == ll
+                return _blockwise(lambda o: isinstance(v := g(o), str) and v.lower() == ll,
+                                  g, lambda vs: map(ll.__eq__, vs), True)
             if isinstance(lit, _dt.datetime):
                 return lambda o: _coerce(g(o), lit) == lit
             return lambda o: g(o) == lit
@@ -668,7 +704,8 @@ def run_query(spec: ResourceSpec, q: Query, items: Iterable[Any], *,
     if preds:
         if len(preds) == 1:
             p0 = preds[0]
-            it: Iterable[Any] = (o for o in items if p0(o))
+            block = getattr(p0, "block", None)
+            it: Iterable[Any] = _blocks(items, block) if block is not None else (o for o in items if p0(o))
         else:
             it = (o for o in items if all(p(o) for p in preds))
     else:

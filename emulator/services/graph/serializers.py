@@ -3,9 +3,12 @@ properties each resource lets `$filter`/`$orderby`/`$search` use."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as _dt
 import hashlib
-from operator import attrgetter
+import json
+from itertools import chain
+from operator import attrgetter, is_
 from typing import Any
 
 from ...world.clock import iso_z
@@ -13,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 
 from ...world.models import (KNOWN_SKUS, ROLE_TEMPLATES, DirectoryDevice, Group, ManagedDevice, Tenant, User)
-from .odata import Prop, ResourceSpec
+from .odata import Prop, ResourceSpec, select_fields
 
 
 def _t(d: _dt.datetime | None) -> str | None:
@@ -95,6 +98,126 @@ def device_full(d: DirectoryDevice, version: str = "v1.0") -> dict[str, Any]:
     out = device_json(d, version)
     out.update(device_selected_extra(d))
     return out
+
+
+# -- cached device JSON -------------------------------------------------------------------------------
+# A device's JSON texts are kept on the object (`_json` in its __dict__, outside the dataclass fields)
+# with a fingerprint of what they were made from: the tuple of the instance's attribute values
+# (compared with ==, which takes the same object as equal at once), the bool/int fields once more by
+# identity (True == 1, but they encode apart), and copies of the two mutable fields (physicalIds,
+# extensionAttributes) compared by value. Any change to a device, by assignment or in place, makes
+# the fingerprint differ and the text is made again, so nothing has to announce changes. A text is
+# what `json.dumps` gives for the dict the uncached path builds, so a page assembled from them is
+# byte for byte what `ok()` encodes.
+
+_exact_fields = attrgetter(*[f.name for f in dataclasses.fields(DirectoryDevice)
+                             if "bool" in str(f.type) or "int" in str(f.type)])
+#: Distinct (version, $select) texts kept per device; others are made without being kept.
+DEVICE_JSON_VARIANTS = 4
+
+
+def _encode(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode("utf-8")
+
+
+def _cached_texts(d: DirectoryDevice) -> dict | None:
+    """The texts cached for the device's current state, or None."""
+    attrs = d.__dict__
+    holder = attrs.get("_json")
+    if holder is None:
+        return None
+    e = holder[0]
+    if (e is not None and e[0] == tuple(attrs.values()) and all(map(is_, e[1], _exact_fields(d)))
+            and e[2] == d.physical_ids and e[3] == d.extension_attributes):
+        return e[4]
+    return None
+
+
+def device_fragment(d: DirectoryDevice, version: str, fields: tuple[str, ...] | None) -> bytes:
+    """The JSON text of one device in a collection page: `device_json(d, version)` when `fields` is
+    None, else `select_fields(device_full(d, version), list(fields))`."""
+    key = (version, fields)
+    texts = _cached_texts(d)
+    if texts is not None:
+        text = texts.get(key)
+        if text is not None:
+            return text
+    attrs = d.__dict__
+    holder = attrs.get("_json")
+    if holder is None:
+        # One holder per object, in place before the fingerprint is read (it is part of it);
+        # each state is swapped in whole, so threads never see half of one.
+        holder = attrs.setdefault("_json", [None])
+    state = (tuple(attrs.values()), _exact_fields(d), list(d.physical_ids), dict(d.extension_attributes))
+    if fields is None:
+        text = _encode(device_json(d, version))
+    else:
+        text = _encode(select_fields(device_full(d, version), list(fields)))
+    if _same_state(d, state):  # unchanged while the text was made: keep it
+        if texts is None:
+            texts = {}
+            holder[0] = (*state, texts)
+        if len(texts) < DEVICE_JSON_VARIANTS:
+            texts[key] = text
+    return text
+
+
+def _same_state(d: DirectoryDevice, state: tuple) -> bool:
+    return (state[0] == tuple(d.__dict__.values()) and all(map(is_, state[1], _exact_fields(d)))
+            and state[2] == d.physical_ids and state[3] == d.extension_attributes)
+
+
+def device_fragments(devices: list[DirectoryDevice], version: str, fields: tuple[str, ...] | None) -> list[bytes]:
+    """`[device_fragment(d, version, fields) for d in devices]`."""
+    key = (version, fields)
+    out = []
+    append = out.append
+    for d in devices:
+        texts = _cached_texts(d)
+        text = texts.get(key) if texts is not None else None
+        append(text if text is not None else device_fragment(d, version, fields))
+    return out
+
+
+_attrs = attrgetter("__dict__")
+_phys = attrgetter("physical_ids")
+_ext = attrgetter("extension_attributes")
+#: Pages remembered per tenant by `device_page_text`.
+DEVICE_PAGES_KEPT = 32
+
+
+def _page_state(devices: list[DirectoryDevice]) -> tuple:
+    return (list(map(tuple, map(dict.values, map(_attrs, devices)))),
+            list(chain.from_iterable(map(_exact_fields, devices))),
+            list(map(list, map(_phys, devices))), list(map(dict, map(_ext, devices))))
+
+
+def device_page_text(cache: dict, devices: list[DirectoryDevice], version: str,
+                     fields: tuple[str, ...] | None) -> bytes:
+    """`b",".join(device_fragments(devices, version, fields))`, remembered in `cache` (one per
+    tenant) for the same devices in the same order, with the same checks as each device's text
+    made for the page at once (C-level passes over the page)."""
+    key = (version, fields, tuple(map(id, devices)))   # the entry holds the devices: ids stay theirs
+    hit = cache.get(key)
+    if hit is not None:
+        attrs, exact, phys, ext, text = hit[1]
+        if (attrs == list(map(tuple, map(dict.values, map(_attrs, devices))))
+                and all(map(is_, exact, chain.from_iterable(map(_exact_fields, devices))))
+                and phys == list(map(_phys, devices)) and ext == list(map(_ext, devices))):
+            return text
+    for d in devices:  # each device's holder first: it is part of the state read next
+        if "_json" not in d.__dict__:
+            d.__dict__.setdefault("_json", [None])
+    state = _page_state(devices)
+    text = b",".join(device_fragments(devices, version, fields))
+    if _page_state(devices) == state:
+        if len(cache) >= DEVICE_PAGES_KEPT:
+            try:  # drop the oldest (another thread may be changing the dict: then skip)
+                del cache[next(iter(cache))]
+            except (RuntimeError, StopIteration, KeyError):
+                pass
+        cache[key] = (devices, (*state, text))
+    return text
 
 
 _g = attrgetter

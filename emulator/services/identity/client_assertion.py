@@ -17,6 +17,8 @@ def verify_client_assertion(ctx, tenant, app, assertion: str) -> dict:
     except jwt.PyJWTError:
         raise AadstsError(50027, error="invalid_request", message="JWT token is invalid or malformed.") from None
     x5t = header.get("x5t") or header.get("x5t#S256")
+    if not isinstance(x5t, str):
+        x5t = None   # absent or not a string (a list, a number): no certificate can match
     for der in app.certificates:
         digests = {base64.urlsafe_b64encode(hashlib.sha1(der).digest()).rstrip(b"=").decode(),
                    base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()}
@@ -29,7 +31,8 @@ def verify_client_assertion(ctx, tenant, app, assertion: str) -> dict:
         except jwt.PyJWTError:
             raise AadstsError(700027) from None
         now = ctx.world.clock.timestamp()
-        if float(claims.get("exp", 0)) + 300 < now or float(claims.get("nbf", 0)) - 300 > now:
+        exp, nbf = _numeric_date(claims, "exp"), _numeric_date(claims, "nbf")
+        if exp + 300 < now or nbf - 300 > now:
             raise AadstsError(700024, now=int(now), nbf=claims.get("nbf"), exp=claims.get("exp"))
         if claims.get("iss") != app.app_id or claims.get("sub") != app.app_id:
             raise AadstsError(700023, error="invalid_client",
@@ -37,3 +40,12 @@ def verify_client_assertion(ctx, tenant, app, assertion: str) -> dict:
         return claims
     raise AadstsError(700027, message=f"Client assertion contains an invalid signature. [Reason - The key was not "
                       f"found., Thumbprint of key used by client: '{x5t}']")
+
+
+def _numeric_date(claims: dict, name: str) -> float:
+    """A NumericDate claim (RFC 7519 §2); absent counts as 0. Anything else makes the JWT malformed."""
+    value = claims.get(name, 0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise AadstsError(50027, error="invalid_request",
+                          message=f"JWT token is invalid or malformed. The '{name}' claim is not a number.")
+    return float(value)

@@ -11,12 +11,23 @@ from ...world.clock import aadsts_timestamp
 from ..errors import ServiceError
 
 
+#: Codes the identity service raises that the shared catalogue does not list (AADSTS-DOC names).
+_NOT_IN_CATALOGUE: dict[int, AadstsCode] = {c.code: c for c in [
+    AadstsCode(50027, "InvalidJwtToken", "JWT token is invalid or malformed.", "invalid_request"),
+    AadstsCode(50196, "LoopDetected", "The server terminated an operation because it encountered a client "
+               "request loop. Please contact your app vendor.", "invalid_request"),
+    AadstsCode(900561, "BadRequestInvalidRequest", "The endpoint only accepts {verbs} requests. Received a "
+               "{verb} request.", "invalid_request"),
+]}
+
+
 class AadstsError(ServiceError):
     """One AADSTS error. `fields` fill the message's {placeholders}."""
 
     def __init__(self, code: int, status: int = 400, *, error: str | None = None, suberror: str | None = None,
                  claims: dict[str, Any] | None = None, message: str | None = None, **fields: Any):
-        self.entry: AadstsCode = AADSTS.get(code) or AadstsCode(code, "Unknown", message or "Error.")
+        self.entry: AadstsCode = (AADSTS.get(code) or _NOT_IN_CATALOGUE.get(code)
+                                  or AadstsCode(code, "Unknown", message or "Error."))
         self.code = code
         self.status = status
         self.error = error or self.entry.error
@@ -51,7 +62,8 @@ class AadstsError(ServiceError):
 
     def to_response(self, ctx) -> Response:
         return json_response(self.body(ctx), self.status,
-                             headers={"x-ms-request-id": ctx.request_id, "Cache-Control": "no-store, no-cache"})
+                             headers={"x-ms-request-id": ctx.request_id, "Cache-Control": "no-store, no-cache",
+                                      "Pragma": "no-cache"})
 
 
 def capolids_claims(policy_ids: list[str]) -> dict[str, Any]:

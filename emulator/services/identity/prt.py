@@ -293,11 +293,17 @@ def _issue_prt(ctx, form: dict, tenant_ref: str, request: str, header: dict,
             transport = None
     if transport is None:
         transport = cert.public_key()
+    try:
+        wrapped = session_key_jwe(session_key, transport)
+    except ValueError:   # a transport key OpenSSL cannot encrypt to (e.g. stored before DRS checked sizes)
+        with world.lock:
+            world.prts.pop(prt, None)
+        raise _device_auth_failed("The device transport key cannot be used.") from None
     with world.lock:
         device.approximate_last_sign_in = world.clock.now()
     _sign_in(ctx, tenant, user=user, device=device, app_id=WINDOWS_CLOUDAP_CLIENT_ID)
     out = _prt_reply(ctx, tenant, user, device, prt, client_id, form)
-    out["session_key_jwe"] = session_key_jwe(session_key, transport)
+    out["session_key_jwe"] = wrapped
     return json_response(out, headers=_headers(ctx))
 
 

@@ -123,8 +123,11 @@ def instance_discovery(ctx) -> Response:
     endpoint = q.get("authorization_endpoint", f"{BASE}/common/oauth2/v2.0/authorize")
     from urllib.parse import urlsplit
 
-    parts = urlsplit(endpoint)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(endpoint)
+        host = (parts.hostname or "").lower()
+    except ValueError:   # e.g. "https://[::1" (unbalanced IPv6 bracket)
+        raise AadstsError(50049, error="invalid_instance") from None
     known = {a for c in _CLOUDS for a in c["aliases"]}
     if host not in known:
         raise AadstsError(50049, error="invalid_instance")
@@ -251,6 +254,20 @@ def _client(ctx, form: dict[str, str], tenant: Tenant | None) -> str:
 
 # -- grants ---------------------------------------------------------------------------------------
 
+def _grant_owner(ctx, rec: dict[str, Any]) -> tuple[Tenant, User]:
+    """Tenant and user a stored code or refresh token was issued to. Either may have been deleted
+    since (control API, scenario fix): the tenant -> 90002, the user -> 50034, disabled -> 50057."""
+    tenant = ctx.world.tenants.get(rec.get("tenant") or "")
+    if tenant is None:
+        raise AadstsError(90002, tenant=rec.get("tenant") or "")
+    user = tenant.users.get(rec.get("user") or "")
+    if user is None:
+        raise AadstsError(50034, identifier=rec.get("user") or "", tenant=tenant.initial_domain.split(".")[0])
+    if not user.account_enabled:
+        raise AadstsError(50057)
+    return tenant, user
+
+
 def grant_password(ctx, form, version):
     _require(form, "username", "password")
     tenant = authn.resolve_tenant(ctx.world, ctx.params["tenant"], form["username"])
@@ -271,8 +288,7 @@ def grant_authorization_code(ctx, form, version):
                           "new interactive authorization request for this user and resource.")
     if form.get("client_id") and form["client_id"] != rec["client_id"]:
         raise AadstsError(70000)
-    tenant = ctx.world.tenants[rec["tenant"]]
-    user = tenant.users[rec["user"]]
+    tenant, user = _grant_owner(ctx, rec)
     resource = find_resource(rec["resource"])
     scopes = rec.get("scopes") or list(resource.default_scopes)
     return issue_tokens(ctx, tenant, user, rec["client_id"], resource, scopes, version=version,
@@ -285,12 +301,7 @@ def grant_refresh_token(ctx, form, version):
     rec = ctx.world.refresh_tokens.get(form["refresh_token"])
     if rec is None:
         raise AadstsError(9002313, message="Invalid request. Request is malformed or invalid.")
-    tenant = ctx.world.tenants[rec["tenant"]]
-    user = tenant.users.get(rec["user"])
-    if user is None:
-        raise AadstsError(50034, identifier=rec["user"], tenant=tenant.initial_domain.split(".")[0])
-    if not user.account_enabled:
-        raise AadstsError(50057)
+    tenant, user = _grant_owner(ctx, rec)
     client_id = form.get("client_id") or rec["client_id"]
     if form.get("scope") or form.get("resource"):
         resource, scopes, oidc = _resource_for(form, version, tenant)
@@ -320,8 +331,7 @@ def grant_device_code(ctx, form, version):
     if rec["status"] == "pending":
         raise AadstsError(70016)
     ctx.world.device_codes.pop(code, None)
-    tenant = ctx.world.tenants[rec["tenant"]]
-    user = tenant.users[rec["user"]]
+    tenant, user = _grant_owner(ctx, rec)
     resource = find_resource(rec["resource"])
     return issue_tokens(ctx, tenant, user, rec["client_id"], resource, rec["scopes"], version=version,
                         oidc=set(rec["oidc"]), amr=rec["amr"], want_client_info=form.get("client_info") == "1")
@@ -443,7 +453,8 @@ def _device_code(ctx, version: str) -> Response:
         "expires_in": DEVICE_CODE_LIFETIME if version == "2.0" else str(DEVICE_CODE_LIFETIME),
         "interval": interval if version == "2.0" else str(interval),
         "message": f"To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter "
-                   f"the code {user_code} to authenticate."})
+                   f"the code {user_code} to authenticate."},
+        headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache", "x-ms-request-id": ctx.request_id})
 
 
 def device_code_v1(ctx) -> Response:
@@ -457,11 +468,14 @@ def device_code_v2(ctx) -> Response:
 # -- web sign-in pages (JSON model of the real HTML pages; see docs) ------------------------------
 
 def _page(**fields: Any) -> Response:
-    return json_response(fields)
+    # The real sign-in pages are never cached (they carry flow state).
+    return json_response(fields, headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
 
 
 def authorize(ctx) -> Response:
     q = ctx.request.query
+    if ctx.request.method == "POST":   # OIDC Core 3.1.2.1: GET and POST (form) are both accepted
+        q = {**q, **ctx.request.form()}
     for n in ("client_id", "response_type"):
         if not q.get(n):
             raise AadstsError(900144, parameter=n)
@@ -564,7 +578,11 @@ def process_auth_page(ctx) -> Response:
     d = flow.get("decision")
     if d is None:
         raise AadstsError(90014, parameter="login")
-    action = form.get("action", "approve")
+    action = form.get("action") or "approve"
+    if action not in ("approve", "deny", "register", "skip"):
+        # An unknown action must not count as an approval.
+        raise AadstsError(9002313, message=f"Invalid request. Request is malformed or invalid. The action "
+                                           f"'{action[:64]}' is not one of approve, deny, register, skip.")
     resource = find_resource(flow["resource"])
     if action == "skip" or (action == "register" and not d.user.can_register_mfa):
         return _error_page(flow, authn.mfa_failure(ctx, d, 50079, client_id=flow["client_id"], resource=resource), ctx)
@@ -586,11 +604,18 @@ def device_auth_page(ctx) -> Response:
     """The page behind https://microsoft.com/devicelogin: enter the code, then sign in."""
     form = ctx.request.form()
     code = (form.get("otc") or "").strip().upper()
-    dc_key, rec = next(((k, dc) for k, dc in ctx.world.device_codes.items() if dc["user_code"] == code),
+    dc_key, rec = next(((k, dc) for k, dc in list(ctx.world.device_codes.items()) if dc["user_code"] == code),
                        (None, None))
     if rec is None or rec["expires"] < ctx.world.clock.timestamp():
-        return _page(page="error", title="Enter code", error="invalid_request", error_codes=[70019 if rec else 70000],
-                     error_description="That code didn't work. Check the code and try again.")
+        # Same page-error fields as the sign-in pages; `message` is what the code page shows.
+        err = (AadstsError(70019, error="expired_token") if rec else
+               AadstsError(70000, error="invalid_grant", message="The provided value for the input parameter "
+                           "'user_code' is not valid."))
+        body = err.body(ctx)
+        return _page(page="error", title="Enter code", error=body["error"], error_codes=body["error_codes"],
+                     error_description=body["error_description"], trace_id=body["trace_id"],
+                     correlation_id=body["correlation_id"], timestamp=body["timestamp"],
+                     message="That code didn't work. Check the code and try again.")
     if form.get("decline"):
         rec["status"] = "declined"
         return _page(page="done", title="Sign in canceled")
@@ -603,3 +628,22 @@ def device_auth_page(ctx) -> Response:
         return _page(page="signin", flowToken=token, title="Sign in")
     return _login(ctx, flow, token, form.get("login", ""), form.get("passwd", ""))
 
+
+
+# -- a method the endpoint does not take ----------------------------------------------------------
+
+def method_not_allowed(allowed: tuple[str, ...], get_handler=None):
+    """The handler for a path's other methods: AADSTS900561 in the service's JSON error shape.
+    Inferred: HTTP 400 as for the token endpoint's other request errors, plus an `Allow` header.
+    HEAD on a GET endpoint is answered as GET (the transport drops the body)."""
+    verbs = ", ".join(allowed)
+
+    def handler(ctx) -> Response:
+        if ctx.request.method == "HEAD" and get_handler is not None:
+            return get_handler(ctx)
+        err = AadstsError(900561, verbs=verbs, verb=ctx.request.method[:16])
+        resp = err.to_response(ctx)
+        resp.headers["Allow"] = verbs
+        return resp
+
+    return handler

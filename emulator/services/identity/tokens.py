@@ -240,6 +240,15 @@ def validate_access_token(world, token: str | None, audiences: tuple[str, ...], 
     Returns the claims. Raises `TokenInvalid`."""
     if not token:
         raise TokenInvalid("missing", "Access token is empty.")
+    key = world.issuer_key
+    cache = world.__dict__.get("_verified_tokens")
+    if cache is None:
+        cache = world.__dict__.setdefault("_verified_tokens", {})
+    hit = cache.get(token) if isinstance(token, str) else None
+    if hit is not None and hit[0] is key:
+        # Signature and shape were checked when this exact string was first seen with this key;
+        # the time, audience and tenant checks below are made again on every use.
+        return _check_claims(world, _fresh(hit[1]), audiences, leeway)
     parsed = jose.parse(token)
     try:
         header = jose.get_unverified_header(token, parsed)
@@ -249,11 +258,37 @@ def validate_access_token(world, token: str | None, audiences: tuple[str, ...], 
         raise TokenInvalid("signature", "unexpected alg")
     try:
         # Same checks as jwt.decode(..., options={verify_exp/nbf/aud/iat: False}); see emulator/jose.py.
-        claims = jose.decode(token, world.issuer_key.public_key(), ("RS256",), parsed=parsed)
+        claims = jose.decode(token, key.public_key(), ("RS256",), parsed=parsed)
     except jwt.InvalidSignatureError:
         raise TokenInvalid("signature", "Signature verification failed.") from None
     except jwt.PyJWTError as exc:
         raise TokenInvalid("malformed", str(exc)) from None
+    if isinstance(token, str):
+        if len(cache) >= VERIFIED_TOKEN_CACHE_SIZE:
+            try:  # drop the oldest entry (another thread may be changing the dict: then skip)
+                del cache[next(iter(cache))]
+            except (RuntimeError, StopIteration, KeyError):
+                pass
+        cache[token] = (key, _fresh(claims))
+    return _check_claims(world, claims, audiences, leeway)
+
+
+#: How many signature-checked access tokens each world remembers (by the token string).
+VERIFIED_TOKEN_CACHE_SIZE = 4096
+
+
+def _fresh(value: Any) -> Any:
+    """A copy of JSON claims that a caller may change without touching the cached ones."""
+    if type(value) is dict:
+        return {k: _fresh(v) if type(v) in (dict, list) else v for k, v in value.items()}
+    if type(value) is list:
+        return [_fresh(v) if type(v) in (dict, list) else v for v in value]
+    return value
+
+
+def _check_claims(world, claims: dict[str, Any], audiences: tuple[str, ...], leeway: int) -> dict[str, Any]:
+    """The checks of `validate_access_token` after the signature: lifetime against the cloud clock
+    (now), audience, tenant."""
     now = world.clock.timestamp()
     if "exp" in claims and now > float(claims["exp"]) + leeway:
         raise TokenInvalid("expired", "Lifetime validation failed, the token is expired.")

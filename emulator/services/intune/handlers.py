@@ -264,3 +264,37 @@ def portal_home(ctx) -> Response:
     if not _on_host(ctx, responses.PORTAL_HOST):
         return _not_found()
     return responses.compliance_page()
+
+
+# -- a method the endpoint does not take --------------------------------------------------------
+
+_PORTAL_PATHS = ("/termsofuse.aspx", "/")
+
+
+def method_not_allowed(template: str, allowed: tuple[str, ...], get_handler=None):
+    """Any other method on a known path. On the enrollment host a SOAP MessageFormat fault with
+    HTTP 405 and `Allow`; on the portal host an HTML 405 page; on the other host the usual 404.
+    Inferred: the real service's answer to a wrong method is not published. HEAD on a GET
+    endpoint is answered as GET (the transport drops the body)."""
+    verbs = ", ".join(allowed)
+    portal = template.replace("\\", "").lower() in _PORTAL_PATHS
+
+    def handler(ctx) -> Response:
+        if ctx.request.method == "HEAD" and get_handler is not None:
+            return get_handler(ctx)
+        if not _on_host(ctx, responses.PORTAL_HOST if portal else responses.ENROLLMENT_HOST):
+            return _not_found()
+        if portal:
+            page = responses.html_page("405 - Method not allowed",
+                                       "<h1>405 - HTTP verb used to access this page is not allowed.</h1>")
+            page.status = 405
+            page.headers["Allow"] = verbs
+            return page
+        fault = MessageFormatFault(f"The HTTP method '{ctx.request.method[:16]}' is not allowed; use {verbs}.",
+                                   action=FAULT_ACTION_GENERIC)
+        fault.status = 405
+        resp = fault.to_response(ctx)
+        resp.headers["Allow"] = verbs
+        return resp
+
+    return handler

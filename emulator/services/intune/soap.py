@@ -117,6 +117,8 @@ def parse_xml(data: bytes | str) -> ET.Element:
         return ET.fromstring(raw)
     except ET.ParseError as exc:
         raise SoapParseError(f"The XML is not well formed: {exc}") from None
+    except (LookupError, ValueError) as exc:  # e.g. <?xml encoding="bogus"?>: expat's LookupError
+        raise SoapParseError(f"The XML cannot be read: {exc}") from None
 
 
 @dataclass

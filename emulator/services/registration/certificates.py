@@ -31,6 +31,11 @@ OID_REGION = ObjectIdentifier("1.2.840.113556.1.5.284.8")
 OID_CSR_NONCE = ObjectIdentifier("1.2.840.113556.1.5.284.2.1")
 
 
+#: Transport key sizes accepted (devices send RSA 2048; OpenSSL encrypts with at most 16384 bits).
+MIN_TRANSPORT_KEY_BITS = 1024
+MAX_TRANSPORT_KEY_BITS = 16384
+
+
 class KeyMaterialError(ValueError):
     """A CSR, transport key or certificate that cannot be used."""
 
@@ -134,9 +139,17 @@ def public_key_from_transport_blob(raw: bytes) -> rsa.RSAPublicKey:
         except Exception:  # noqa: BLE001
             raise KeyMaterialError("The transport key is neither a BCRYPT_RSAKEY_BLOB nor an RSA JWK.") from None
     try:
-        return rsa.RSAPublicNumbers(e, n).public_key()
+        key = rsa.RSAPublicNumbers(e, n).public_key()
     except Exception:  # noqa: BLE001
         raise KeyMaterialError("The transport key numbers are not a valid RSA key.") from None
+    if not MIN_TRANSPORT_KEY_BITS <= key.key_size <= MAX_TRANSPORT_KEY_BITS:
+        raise KeyMaterialError(f"The transport key must be an RSA key of {MIN_TRANSPORT_KEY_BITS} to "
+                               f"{MAX_TRANSPORT_KEY_BITS} bits, not {key.key_size}.")
+    try:   # The session key is wrapped to it later (RSA-OAEP, SHA-1): make sure that can be done.
+        key.encrypt(b"\0" * 32, padding.OAEP(padding.MGF1(hashes.SHA1()), hashes.SHA1(), None))
+    except Exception:  # noqa: BLE001 - e.g. an exponent OpenSSL refuses
+        raise KeyMaterialError("The transport key cannot be used for RSA-OAEP encryption.") from None
+    return key
 
 
 # -- issuing ------------------------------------------------------------------------------------

@@ -259,7 +259,7 @@ def enroll_device(ctx) -> Response:
 
     try:
         body = ctx.request.json()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):   # RecursionError: nesting too deep
         raise MessageFormatError(message="The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise MessageFormatError(message="The request body must be a JSON object.")
@@ -402,3 +402,22 @@ def delete_device(ctx) -> Response:
     # Inferred: the reference only says the 200 body carries AttestationResult.KeyId; we echo the device id.
     return json_response({"AttestationResult": {"KeyId": device.device_id}, "DeviceId": device.device_id},
                          headers=_headers(ctx))
+
+
+# -- a method the endpoint does not take --------------------------------------------------------
+
+def method_not_allowed(allowed: tuple[str, ...], get_handler=None):
+    """Any other method on a DRS path: 405 with an ErrorDetails body and `Allow`.
+    Inferred: the real body for this case is not published; ErrorType InvalidRequest (0x801C0001).
+    HEAD on a GET endpoint is answered as GET (the transport drops the body)."""
+    verbs = ", ".join(allowed)
+
+    def handler(ctx) -> Response:
+        if ctx.request.method == "HEAD" and get_handler is not None:
+            return get_handler(ctx)
+        resp = InvalidRequest(405, message=f"The HTTP method '{ctx.request.method[:16]}' is not allowed for this "
+                                           f"resource; use {verbs}.").to_response(ctx)
+        resp.headers["Allow"] = verbs
+        return resp
+
+    return handler
