@@ -1,5 +1,6 @@
 """The speed-ups on Graph's hot paths answer exactly what the plain code answers: cached device JSON
-(byte for byte), the owner index, the verified-token cache and the blockwise $filter scan."""
+and page texts (byte for byte), the owner index, the verified-token cache, the blockwise $filter
+scan and its remembered pages, the unfiltered $count, and the server's gathered write."""
 import copy
 import datetime as _dt
 import json
@@ -336,3 +337,162 @@ def test_blockwise_filter_matches_the_plain_predicate(flt):
             q = odata.Query(filter=flt, top=top, skiptoken=odata.encode_skiptoken(skip) if skip else None)
             page = odata.run_query(DEVICE_SPEC, q, items)
             assert page.items == expect[skip:skip + top]
+
+
+# -- the server's gathered write ----------------------------------------------------------------------------
+
+class PartialSock:
+    """Takes at most `limit` bytes per sendmsg, like a full socket buffer."""
+
+    def __init__(self, limit):
+        self.limit, self.data = limit, bytearray()
+
+    def sendmsg(self, parts):
+        joined = b"".join(bytes(p) for p in parts)[:self.limit]
+        self.data += joined
+        return len(joined)
+
+    def sendall(self, b):
+        self.data += bytes(b)
+
+
+@pytest.mark.parametrize("limit", [0, 3, 10, 11, 5000, 10**9])
+def test_gathered_write_sends_everything_in_order(limit):
+    from emulator.transport.server import _send_gathered
+
+    head, body = b"HTTP/1.1 200 OK\r\n\r\n"[:11], bytes(range(256)) * 100
+    s = PartialSock(limit)
+    _send_gathered(s, head, body)
+    assert bytes(s.data) == head + body
+
+
+def test_big_pages_through_the_server(env, tmp_path):
+    from emulator.transport.server import EmulatorServer
+    import requests
+
+    for i in range(300):
+        d = DirectoryDevice(id=f"big-{i}", device_id=f"bigdev-{i}", display_name=f"BIG-{i}")
+        env.tenant.devices[d.id] = d
+    with EmulatorServer(env.world, port=0, state_dir=tmp_path) as srv:
+        s = requests.Session()
+        s.trust_env = False
+        for _ in range(2):
+            r = s.get(f"{srv.url}/graph.microsoft.com/v1.0/devices?$top=999",
+                      headers={"Authorization": f"Bearer {env.token}"}, timeout=30)
+            assert r.status_code == 200 and len(r.content) > 100_000
+            assert r.content == env.call("GET", "/v1.0/devices?$top=999").body
+
+
+def test_count_of_an_unfiltered_list_without_copying(env):
+    h = {"ConsistencyLevel": "eventual"}
+    doc = env.call("GET", "/v1.0/devices?$count=true&$top=5", headers=h).json()
+    assert doc["@odata.count"] == len(env.tenant.devices) and len(doc["value"]) == 5
+    q = odata.Query(count=True, consistency_eventual=True, top=7, skiptoken=odata.encode_skiptoken(7))
+    devs = env.tenant.devices.values()
+    page = odata.run_query(DEVICE_SPEC, q, devs)
+    assert page.items == list(devs)[7:14] and page.count is None       # a count on the first page only
+    page = odata.run_query(DEVICE_SPEC, odata.Query(count=True, consistency_eventual=True, top=7), iter(list(devs)))
+    assert page.count == len(devs) and page.items == list(devs)[:7]
+
+
+def test_cached_claims_cannot_be_changed_through_a_copy(env):
+    w = env.world
+    aud = ("https://graph.microsoft.com",)
+    first = validate_access_token(w, env.token, aud)
+    first["roles"].append("Everything.ReadWrite.All")
+    assert "Everything.ReadWrite.All" not in validate_access_token(w, env.token, aud)["roles"]
+
+
+# -- remembered filtered pages ----------------------------------------------------------------------------
+
+class Name(str):
+    def lower(self):
+        return "desktop-" + str.lower(self)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_remembered_filter_pages_follow_every_change(seed):
+    rnd = random.Random(seed)
+    coll = models._CountedDict()
+    names = ["DESKTOP-A1", "desktop-a2", "DESKTOP-B1", "LAPTOP-A", "desk", "DESKTOP-Ä"]
+
+    def new(i):
+        return DirectoryDevice(id=f"id{i}", device_id=f"dev{i}", display_name=rnd.choice(names))
+    for i in range(600):
+        d = new(i)
+        coll[d.id] = d
+    filters = ["startsWith(displayName,'desktop-a')", "startsWith(displayName,'DESKTOP')",
+               "displayName eq 'desk'", "startsWith(displayName,'zzz')"]
+    n = 600
+    for step in range(250):
+        for flt in filters:
+            top, skip = rnd.choice([(1, 0), (5, 0), (5, 5), (100, 0), (100, 100), (999, 0)])
+            q = odata.Query(filter=flt, top=top, skiptoken=odata.encode_skiptoken(skip) if skip else None)
+            plain = odata.run_query(DEVICE_SPEC, q, list(coll.values()))
+            remembered = odata.run_query(DEVICE_SPEC, q, coll.values(), source=coll)
+            assert remembered.items == plain.items and remembered.next_offset == plain.next_offset, (step, flt)
+            assert all(a is b for a, b in zip(remembered.items, plain.items))
+        devs = list(coll.values())
+        op = rnd.randrange(8)
+        if op == 0:
+            rnd.choice(devs[:50]).display_name = rnd.choice(names)
+        elif op == 1:
+            d = rnd.choice(devs)
+            d.display_name = "".join(list(d.display_name))          # equal text, new object
+        elif op == 2:
+            n += 1
+            d = new(n)
+            coll[d.id] = d
+        elif op == 3:
+            del coll[rnd.choice(devs).id]
+        elif op == 4:
+            d = rnd.choice(devs)
+            coll[d.id] = DirectoryDevice(id=d.id, device_id=d.device_id, display_name=rnd.choice(names))
+        elif op == 5:
+            rnd.choice(devs[:30]).display_name = None if rnd.random() < 0.5 else Name("a-x")
+        elif op == 6:
+            for d in devs:
+                if d.display_name is None or type(d.display_name) is not str:
+                    d.display_name = "DESKTOP-A9"
+        else:
+            rnd.choice(devs).display_name = rnd.choice(names)
+
+
+def test_remembered_filter_pages_are_bounded_and_used(monkeypatch):
+    monkeypatch.setattr(odata, "FILTER_PAGES_KEPT", 3)
+    coll = models._CountedDict()
+    for i in range(300):
+        d = DirectoryDevice(id=f"id{i}", device_id=f"dev{i}", display_name=f"DESKTOP-{i % 7}")
+        coll[d.id] = d
+    for top in range(1, 10):
+        odata.run_query(DEVICE_SPEC, odata.Query(filter="startsWith(displayName,'desktop-3')", top=top),
+                        coll.values(), source=coll)
+    assert len(coll.memo) <= 3
+    q = odata.Query(filter="startsWith(displayName,'desktop-3')", top=9)
+    first = odata.run_query(DEVICE_SPEC, q, coll.values(), source=coll).items
+    (entry,) = [v for k, v in coll.memo.items() if k[2] == 10]
+    assert odata.run_query(DEVICE_SPEC, q, coll.values(), source=coll).items == first
+    assert len(entry[4]) < 300          # only the prefix up to the 10th match was read
+
+
+def test_remembered_filter_page_after_removals_and_rebinding():
+    coll = models._CountedDict()
+    name = "DESKTOP-A"
+    for i in range(50):
+        d = DirectoryDevice(id=f"id{i}", device_id=f"dev{i}", display_name=name)
+        coll[d.id] = d
+    q = odata.Query(filter="startsWith(displayName,'desktop')", top=5)
+    assert [d.id for d in odata.run_query(DEVICE_SPEC, q, coll.values(), source=coll).items] == \
+        ["id0", "id1", "id2", "id3", "id4"]
+    del coll["id1"]
+    assert [d.id for d in odata.run_query(DEVICE_SPEC, q, coll.values(), source=coll).items] == \
+        ["id0", "id2", "id3", "id4", "id5"]
+    other = DirectoryDevice(id="id3", device_id="x", display_name=name)
+    coll["id3"] = other
+    assert odata.run_query(DEVICE_SPEC, q, coll.values(), source=coll).items[2] is other
+    coll.pop("id0")
+    coll.popitem()
+    assert [d.id for d in odata.run_query(DEVICE_SPEC, q, coll.values(), source=coll).items] == \
+        ["id2", "id3", "id4", "id5", "id6"]
+    coll.clear()
+    assert odata.run_query(DEVICE_SPEC, q, coll.values(), source=coll).items == []

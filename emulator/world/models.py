@@ -59,13 +59,15 @@ class _CountedDict(dict):
     way it is a dict (equality, JSON, iteration order, copy and pickle).
     """
 
-    __slots__ = ("adds", "changes", "lock")
+    __slots__ = ("adds", "changes", "lock", "memo")
 
     def __init__(self, *args: Any, **kw: Any):
         dict.__init__(self)
         self.adds = 0
         self.changes = 0
         self.lock = threading.Lock()
+        #: Answers derived from the values that their makers check again before use (not copied).
+        self.memo: dict[Any, Any] = {}
         if args or kw:
             self.update(*args, **kw)
 
@@ -103,9 +105,13 @@ class _CountedDict(dict):
             self.changes += 1
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
-        if key not in self:
-            self[key] = default
-        return dict.__getitem__(self, key)
+        with self.lock:
+            v = dict.get(self, key, _MISSING)
+            if v is _MISSING:
+                dict.__setitem__(self, key, default)
+                self.adds += 1
+                return default
+            return v
 
     def update(self, *args: Any, **kw: Any) -> None:
         for k, v in dict(*args, **kw).items():

@@ -208,16 +208,16 @@ class GraphContext:
 
     def collection(self, fragment: str, spec: odata.ResourceSpec, items, serialize: Callable[[Any], dict],
                    *, extra_filter=None, select_in_context: bool = True, keep: tuple[str, ...] = (),
-                   items_text: Callable[[list[Any], tuple[str, ...] | None], bytes] | None = None
-                   ) -> Response:
+                   items_text: Callable[[list[Any], tuple[str, ...] | None], bytes] | None = None,
+                   source: Any = None) -> Response:
         """One page of a collection. `items_text(objs, fields)`, when given, returns the JSON texts
         of `select_fields(serialize(o), fields)` for the page's objects, joined with commas (e.g.
         from a cache); the body is then assembled around it, byte for byte what encoding the whole
-        page would give."""
+        page would give. `source`: the collection whose values() `items` are (see run_query)."""
         q = self.query
         select = odata.resolve_select(spec, q)
         try:
-            page = odata.run_query(spec, q, items, extra_filter=extra_filter)
+            page = odata.run_query(spec, q, items, extra_filter=extra_filter, source=source)
         except RuntimeError:
             # Another thread changed the collection while we walked it: walk a snapshot instead.
             with self.world.lock:

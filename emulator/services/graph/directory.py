@@ -215,7 +215,8 @@ def list_devices(ctx: GraphContext):
     if pages is None:
         pages = t.__dict__.setdefault("_device_pages", {})
     text = None if keep else (lambda devices, fields: device_page_text(pages, devices, version, fields))
-    return ctx.collection("devices", DEVICE_SPEC, t.devices.values(), ser, keep=keep, items_text=text)
+    return ctx.collection("devices", DEVICE_SPEC, t.devices.values(), ser, keep=keep, items_text=text,
+                          source=t.devices)
 
 
 @route("GET", "devices/$count")

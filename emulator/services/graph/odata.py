@@ -13,8 +13,8 @@ import datetime as _dt
 import itertools
 import re
 from dataclasses import dataclass, field
-from operator import attrgetter
-from typing import Any, Callable, Iterable
+from operator import attrgetter, is_ as operator_is
+from typing import Any, Callable, Iterable, Sized
 from urllib.parse import quote
 
 from .exceptions import GraphError, bad_request
@@ -334,7 +334,72 @@ def _blockwise(pred: Callable[[Any], bool], getter: Any, tests: Callable[[Iterab
         return list(itertools.compress(objs, tests(map(str.lower, vals) if lower else vals)))
 
     pred.block = block  # type: ignore[attr-defined]
+    pred.scan = (getter, tests, lower)  # type: ignore[attr-defined]
     return pred
+
+
+#: Filtered page prefixes remembered per collection by `_remembered_matches`.
+FILTER_PAGES_KEPT = 16
+
+
+def _remembered_matches(spec: ResourceSpec, text: str, coll: Any, pred: Any, need: int) -> list[Any] | None:
+    """The first `need` values of `coll` that `pred` keeps (all of them if fewer), when `coll` is a
+    collection that counts its changes (world.models._CountedDict); else None.
+
+    The answer depends only on the objects up to the `need`-th match (the prefix), or on all of
+    them when there are fewer matches. It is remembered with the prefix's length, the values the
+    filter read (all plain str), and the collection's counts; it is used again while no key was
+    removed or re-bound (keys added since come after the prefix; they matter only when the prefix
+    was the whole collection) and the prefix objects still hold the very same values."""
+    memo = getattr(coll, "memo", None)
+    if memo is None or not hasattr(pred, "scan"):
+        return None
+    items = coll.values()
+    getter, tests, lower = pred.scan
+    key = (id(spec), text, need)
+    with coll.lock:
+        changes, adds = coll.changes, coll.adds
+    hit = memo.get(key)
+    if hit is not None and hit[0] is spec and hit[1] == changes and (hit[2] == adds or not hit[3]):
+        seen = hit[4]
+        vals = list(map(getter, itertools.islice(items, len(seen))))
+        if len(vals) == len(seen) and all(map(operator_is, vals, seen)) and coll.changes == changes:
+            return list(hit[5])
+    # Scan in growing slices, keeping the values read up to the last match needed.
+    matches: list[Any] = []
+    seen = []
+    exhausted = True
+    it = iter(items)
+    size = 256
+    while True:
+        chunk = list(itertools.islice(it, size))
+        if not chunk:
+            break
+        vals = list(map(getter, chunk))
+        if set(map(type, vals)) != {str}:
+            return None
+        flags = list(tests(map(str.lower, vals) if lower else vals))
+        hits = list(itertools.compress(range(len(chunk)), flags))
+        if len(matches) + len(hits) >= need:
+            last = hits[need - len(matches) - 1]
+            matches.extend(chunk[i] for i in hits[:need - len(matches)])
+            seen.extend(vals[:last + 1])
+            exhausted = False
+            break
+        matches.extend(chunk[i] for i in hits)
+        seen.extend(vals)
+        if size < 8192:
+            size *= 2
+    with coll.lock:
+        unchanged = coll.changes == changes and coll.adds == adds
+    if unchanged:
+        if len(memo) >= FILTER_PAGES_KEPT:
+            try:  # drop the oldest (another thread may be changing the dict: then skip)
+                del memo[next(iter(memo))]
+            except (RuntimeError, StopIteration, KeyError):
+                pass
+        memo[key] = (spec, changes, adds, exhausted, seen, matches)
+    return list(matches)
 
 
 def _blocks(items: Iterable[Any], block: Callable[[list[Any]], list[Any]]):
@@ -681,8 +746,10 @@ class Page:
 
 
 def run_query(spec: ResourceSpec, q: Query, items: Iterable[Any], *,
-              extra_filter: Callable[[Any], bool] | None = None) -> Page:
-    """Apply $filter/$search/$orderby/$count/$top/$skiptoken to model objects; return one page."""
+              extra_filter: Callable[[Any], bool] | None = None, source: Any = None) -> Page:
+    """Apply $filter/$search/$orderby/$count/$top/$skiptoken to model objects; return one page.
+    `source`, when given, is the collection whose `values()` are `items` (lets a filtered page be
+    remembered, see `_remembered_matches`)."""
     top = check_top(spec, q)
     if q.search is not None and not q.consistency_eventual:
         raise GraphError(400, "Request_UnsupportedQuery", "Request with $search query parameter only works through "
@@ -729,13 +796,20 @@ def run_query(spec: ResourceSpec, q: Query, items: Iterable[Any], *,
             lst.sort(key=key, reverse=desc)
         count = len(lst) if want_count else None
         chunk = lst[offset:offset + top + 1]
+    elif want_count and not preds and isinstance(items, Sized):
+        # Nothing to filter or sort: count without copying the collection.
+        count = len(items)
+        chunk = list(itertools.islice(items, offset, offset + top + 1))
     elif want_count:
         lst = list(it)
         count = len(lst)
         chunk = lst[offset:offset + top + 1]
     else:
         count = None
-        chunk = list(itertools.islice(it, offset, offset + top + 1))
+        found = None
+        if source is not None and len(preds) == 1 and extra_filter is None and q.filter and not q.search:
+            found = _remembered_matches(spec, q.filter, source, preds[0], offset + top + 1)
+        chunk = found[offset:] if found is not None else list(itertools.islice(it, offset, offset + top + 1))
     more = len(chunk) > top
     return Page(chunk[:top], offset + top if more else None, count if offset == 0 else None)
 
