@@ -487,7 +487,7 @@ _FAULT_FIELDS = {
 
 
 def _fault_rule_fields() -> list[str]:
-    from ..services.faults import FaultRule
+    from ..world.faults import FaultRule
 
     return [f.name for f in dataclasses.fields(FaultRule) if f.name not in ("seen", "fired")]
 
@@ -568,7 +568,7 @@ SCENARIO_KEYS: dict[str, tuple[Spec, bool]] = {
     "users": (ListOf(USER, 1), True),
     "device": (DEVICE, False),
     "actor": (ACTOR, True),
-    "faults": (None, False),  # filled lazily (FaultRule lives in services)
+    "faults": (None, False),  # filled lazily (from emulator.world.faults.FaultRule)
     "expect": (EXPECT, True),
     "diagnosis": (Str("prose"), True),
     "fix": (ListOf(FixStep()), True),

@@ -1,218 +1,52 @@
-"""Deterministic fault rules for testing a tool's error handling.
-
-A rule matches host, method and a path pattern (regular expression or glob), then fires on the
-nth matching call, on every call from the nth on, a limited number of times, or with a seeded
-probability. When it fires it may add latency and/or answer with a status and body. Bodies can be
-given literally or by naming a dialect error (`aadsts: 50076`, `graph: TooManyRequests`,
-`drs: DirectoryError`), so the fault speaks the service's own language.
-
-`throttle` rules answer 429 with `Retry-After` and keep throttling any client that comes back
-before that time is up (the punishing behaviour of Dev Proxy's RetryAfterPlugin), using the
-cloud clock.
+"""Render a fired fault rule (emulator/world/faults.py) as the answer of the service that was
+called: a literal body, or an error named in a dialect (`aadsts:50076`, `graph:TooManyRequests`,
+`drs:DirectoryError`, `intune:DeviceCapReached`) in that service's own shape. Throttling answers
+carry `Retry-After`. The router calls `intercept` before every handler.
 """
 from __future__ import annotations
 
-import fnmatch
-import random
-import re
-import threading
-import time
-from dataclasses import dataclass, field
-from typing import Any
-
 from ..http import Response, json_response
-
-#: The longest latency a rule may add (ten minutes): longer would look like a hung server.
-MAX_LATENCY_MS = 600_000.0
-#: Dialect names a rule's `error` may start with (see dialects.py).
-_DIALECTS = ("aadsts", "graph", "drs", "intune")
+from ..world.faults import FaultDecision, FaultEngine, FaultRule  # noqa: F401  (re-exported)
 
 
-@dataclass
-class FaultRule:
-    host: str | None = None              # exact host, or None for any
-    method: str | None = None            # GET/POST/..., or None for any
-    path: str | None = None              # regex (if it starts with ^) or glob, case-insensitive
-    nth: int | None = None               # fire on the nth matching call only (1-based)
-    after: int | None = None             # fire on every call after the first `after` matches
-    times: int | None = None             # stop after firing this many times
-    probability: float | None = None     # fire with this probability (seeded)
-    latency_ms: float = 0.0
-    status: int | None = None
-    body: Any = None                     # dict/list -> JSON, str -> text
-    headers: dict[str, str] = field(default_factory=dict)
-    error: str | None = None             # "aadsts:50076", "graph:TooManyRequests", "drs:DirectoryError"
-    throttle_seconds: float | None = None
-    name: str = ""
-    # runtime
-    seen: int = 0
-    fired: int = 0
-
-    def __post_init__(self) -> None:
-        self._validate()
-        if self.path and self.path.startswith("^"):
-            self._rx = re.compile(self.path, re.IGNORECASE)
-        elif self.path:
-            self._rx = re.compile(fnmatch.translate(self.path), re.IGNORECASE)
-        else:
-            self._rx = None
-        self._throttled_until: dict[str, float] = {}
-
-    def _validate(self) -> None:
-        """Refuse a rule that could only fail later, on the request it fires for (TypeError for a
-        wrong type, ValueError for a value out of range; the message names the field)."""
-        def want(name: str, ok: bool, what: str) -> None:
-            if not ok:
-                value = getattr(self, name)
-                err = TypeError if value is not None and not isinstance(value, (int, float, str)) else ValueError
-                raise err(f"fault rule field '{name}' must be {what}, not {value!r:.80}")
-
-        def count(v: Any) -> bool:
-            return v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0)
-
-        def number(v: Any, lo: float, hi: float) -> bool:
-            return isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi  # (NaN fails)
-
-        if isinstance(self.headers, dict):   # YAML writes `Retry-After: 30` as a number
-            self.headers = {k: str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
-                            for k, v in self.headers.items()}
-        for name in ("host", "method", "path", "error"):
-            want(name, getattr(self, name) is None or isinstance(getattr(self, name), str), "a string")
-        if self.name is None:
-            self.name = ""
-        want("name", isinstance(self.name, str), "a string")
-        want("nth", count(self.nth) and self.nth != 0, "a positive integer (1 = the first matching call)")
-        want("after", count(self.after), "a non-negative integer")
-        want("times", count(self.times), "a non-negative integer")
-        want("probability", self.probability is None or number(self.probability, 0.0, 1.0), "a number from 0 to 1")
-        want("latency_ms", number(self.latency_ms, 0.0, MAX_LATENCY_MS),
-             f"a number of milliseconds from 0 to {MAX_LATENCY_MS:.0f}")
-        want("status", self.status is None or (isinstance(self.status, int) and not isinstance(self.status, bool)
-                                               and 100 <= self.status <= 599), "an HTTP status from 100 to 599")
-        want("throttle_seconds", self.throttle_seconds is None or number(self.throttle_seconds, 0.001, 86400.0),
-             "a number of seconds from 0.001 to 86400")
-        want("headers", isinstance(self.headers, dict)
-             and all(isinstance(k, str) and isinstance(v, str) and "\n" not in k + v and "\r" not in k + v
-                     for k, v in self.headers.items()), "an object of header names to string values")
-        if self.error is not None and ":" not in self.error and self.error.strip().lower() not in _DIALECTS:
-            raise ValueError(f"fault rule field 'error' must name a dialect and a code, e.g. 'aadsts:50076', "
-                             f"'graph:TooManyRequests', 'drs:DirectoryError', 'intune:DeviceCapReached'; "
-                             f"not {self.error!r:.80}")
-
-    def matches(self, host: str, method: str, path: str) -> bool:
-        if self.host and self.host.lower() != host:
-            return False
-        if self.method and self.method.upper() != method:
-            return False
-        if self._rx is not None and not self._rx.match(path):
-            return False
-        return True
-
-
-class FaultEngine:
-    """The ordered rule list of one world. First rule that fires wins."""
-
-    def __init__(self, seed: int | str = 0, sleep=time.sleep):
-        self.rules: list[FaultRule] = []
-        self._rng = random.Random(f"faults:{seed}")
-        self._lock = threading.Lock()
-        self._sleep = sleep
-        self.log: list[dict[str, Any]] = []
-
-    def add(self, rule: FaultRule | dict[str, Any] | None = None, **fields: Any) -> FaultRule:
-        """Add a rule: a FaultRule, a dict of its fields, or the fields as keywords, e.g.
-        `world.faults.add(host="graph.microsoft.com", path="/v1.0/devices", nth=3, status=503)`."""
-        if rule is None:
-            rule = FaultRule(**fields)
-        elif isinstance(rule, dict):
-            rule = FaultRule(**rule)
-        with self._lock:
-            self.rules.append(rule)
-        return rule
-
-    def clear(self) -> None:
-        with self._lock:
-            self.rules.clear()
-            self.log.clear()
-
-    def intercept(self, ctx) -> Response | None:
-        if not self.rules:
-            return None
-        req = ctx.request
-        fired: FaultRule | None = None
-        with self._lock:
-            for rule in self.rules:
-                if not rule.matches(req.host, req.method, req.path):
-                    continue
-                rule.seen += 1
-                if rule.throttle_seconds is not None:
-                    resp = self._throttle(rule, ctx)
-                    if resp is not None:
-                        self.log.append({"rule": rule.name, "call": rule.seen, "path": req.path, "status": 429})
-                        return resp
-                    continue
-                if rule.times is not None and rule.fired >= rule.times:
-                    continue
-                if rule.nth is not None and rule.seen != rule.nth:
-                    continue
-                if rule.after is not None and rule.seen <= rule.after:
-                    continue
-                if rule.probability is not None and self._rng.random() >= rule.probability:
-                    continue
-                rule.fired += 1
-                fired = rule
-                self.log.append({"rule": rule.name, "call": rule.seen, "path": req.path, "status": rule.status})
-                break
-        if fired is None:
-            return None
-        if fired.latency_ms:
-            self._sleep(fired.latency_ms / 1000.0)
-        if fired.status is None and fired.error is None and fired.body is None:
-            return None  # latency only
-        return self._answer(fired, ctx)
-
-    def _throttle(self, rule: FaultRule, ctx) -> Response | None:
-        """429 for the nth call (or every call past `after`), and again for anyone retrying early."""
-        now = ctx.world.clock.timestamp()
-        key = ctx.request.headers.get("authorization") or ctx.request.remote_addr
-        until = rule._throttled_until.get(key)
-        if until is not None and now < until:
-            # Retried too early: throttle again and restart the wait.
-            rule._throttled_until[key] = now + rule.throttle_seconds
-            return self._throttle_response(rule, ctx)
-        trigger = ((rule.nth is not None and rule.seen == rule.nth)
-                   or (rule.after is not None and rule.seen > rule.after)
-                   or (rule.nth is None and rule.after is None and rule.probability is None)
-                   or (rule.probability is not None and self._rng.random() < rule.probability))
-        if rule.times is not None and rule.fired >= rule.times:
-            trigger = False
-        if not trigger:
-            return None
-        rule.fired += 1
-        rule._throttled_until[key] = now + rule.throttle_seconds
-        return self._throttle_response(rule, ctx)
-
-    def _throttle_response(self, rule: FaultRule, ctx) -> Response:
-        secs = rule.throttle_seconds or 1
-        r = self._answer(rule, ctx, default_status=429, default_error=_throttle_error(ctx.service), retry_after=secs)
-        r.headers["Retry-After"] = str(int(secs) if float(secs).is_integer() else secs)
-        return r
-
-    def _answer(self, rule: FaultRule, ctx, default_status: int = 500, default_error: str | None = None,
-                retry_after: float | None = None) -> Response:
-        from .dialects import dialect_error
-
-        status = rule.status or default_status
-        error = rule.error or default_error
-        if rule.body is not None:
-            if isinstance(rule.body, (dict, list)):
-                resp = json_response(rule.body, status)
-            else:
-                resp = Response(status, {"Content-Type": "text/plain"}, str(rule.body).encode())
-        else:
-            resp = dialect_error(ctx, error or None, status, retry_after=retry_after)
-        resp.headers.update(rule.headers)
+def intercept(ctx) -> Response | None:
+    faults = ctx.world.faults
+    if not faults.rules:
+        return None
+    req = ctx.request
+    decision = faults.decide(req.host, req.method, req.path,
+                             client=req.headers.get("authorization") or req.remote_addr,
+                             now=ctx.world.clock.timestamp())
+    if decision is None:
+        return None
+    if decision.latency_s:
+        faults._sleep(decision.latency_s)
+    if not decision.answer:
+        return None  # latency only
+    if decision.retry_after is not None:
+        secs = decision.retry_after
+        resp = _answer(decision.rule, ctx, default_status=429, default_error=_throttle_error(ctx.service),
+                       retry_after=secs)
+        resp.headers["Retry-After"] = str(int(secs) if float(secs).is_integer() else secs)
         return resp
+    return _answer(decision.rule, ctx)
+
+
+def _answer(rule: FaultRule, ctx, default_status: int = 500, default_error: str | None = None,
+            retry_after: float | None = None) -> Response:
+    from .dialects import dialect_error
+
+    status = rule.status or default_status
+    error = rule.error or default_error
+    if rule.body is not None:
+        if isinstance(rule.body, (dict, list)):
+            resp = json_response(rule.body, status)
+        else:
+            resp = Response(status, {"Content-Type": "text/plain"}, str(rule.body).encode())
+    else:
+        resp = dialect_error(ctx, error or None, status, retry_after=retry_after)
+    resp.headers.update(rule.headers)
+    return resp
 
 
 def _throttle_error(service: str) -> str:

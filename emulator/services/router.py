@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from ..http import Request, Response, json_response
 from .errors import ServiceError
+from .faults import intercept as intercept_fault
 
 log = logging.getLogger("emulator.router")
 
@@ -101,7 +102,7 @@ class Router:
         route, params = found
         ctx = RequestContext(world, request, params, route)
         world.requests_served += 1
-        injected = world.faults.intercept(ctx)
+        injected = intercept_fault(ctx)
         if injected is not None:
             return injected
         try:

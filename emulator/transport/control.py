@@ -478,7 +478,7 @@ class ControlAPI:
     def faults_add(self, req) -> Response:
         import dataclasses
 
-        from ..services.faults import FaultRule
+        from ..world.faults import FaultRule
 
         body = req.json(allow_list=True)
         rules = body if isinstance(body, list) else body.get("rules", [body]) if isinstance(body, dict) else None

@@ -266,7 +266,7 @@ def load_world(doc: dict[str, Any]):
 
 
 def _fault_cls():
-    from ..services.faults import FaultRule
+    from .faults import FaultRule
 
     return FaultRule
 

@@ -11,6 +11,7 @@ import threading
 from typing import Any
 
 from .clock import CloudClock
+from .faults import FaultEngine
 from .ids import IdFactory
 from .keys import KeyPool
 from .models import (INTUNE_APP_ID, INTUNE_ENROLLMENT_APP_ID, KNOWN_SKUS, Application, Group, Tenant, User)
@@ -92,8 +93,6 @@ class World:
     """One emulated Microsoft cloud."""
 
     def __init__(self, seed: int | str = 0, clock: CloudClock | None = None):
-        from ..services.faults import FaultEngine  # rules are data; the engine renders dialect errors
-
         self.seed = seed
         self.clock = clock or CloudClock()
         self.ids = IdFactory(seed)
