@@ -200,6 +200,19 @@ class World:
             tenant.applications[a.app_id] = a
         return a
 
+    # -- protocol state --------------------------------------------------------------------------
+    def remember_nonce(self, value: str) -> str:
+        """Remember a nonce the cloud issued (srv_challenge, DRS nonce service) with its issue time.
+        Nonces older than an hour are dropped once there are many, so a long-running server does
+        not grow without bound."""
+        now = self.clock.timestamp()
+        with self.lock:
+            if len(self.nonces) > 10000:
+                for k in [k for k, t in self.nonces.items() if now - t > 3600]:
+                    del self.nonces[k]
+            self.nonces[value] = now
+        return value
+
     # -- helpers -------------------------------------------------------------------------------
     def now(self) -> _dt.datetime:
         return self.clock.now()

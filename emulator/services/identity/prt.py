@@ -170,14 +170,8 @@ def _check_nonce(world, payload: dict[str, Any]) -> None:
 
 
 def new_challenge_nonce(world) -> str:
-    value = NONCE_PREFIX + _b64url(world.ids.token_bytes(96))
-    now = world.clock.timestamp()
-    with world.lock:
-        if len(world.nonces) > 10000:
-            for k in [k for k, t in world.nonces.items() if now - t > 3600]:
-                del world.nonces[k]
-        world.nonces[value] = now
-    return value
+    """A srv_challenge nonce, in the shape of the real ones (join-protocol.md §4)."""
+    return world.remember_nonce(NONCE_PREFIX + _b64url(world.ids.token_bytes(96)))
 
 
 def _headers(ctx) -> dict[str, str]:

@@ -135,14 +135,7 @@ def new_nonce(world, value: str | None = None) -> str:
     """An opaque nonce remembered in world.nonces with the cloud time it was issued."""
     if value is None:
         value = NONCE_PREFIX + base64.urlsafe_b64encode(world.ids.token_bytes(96)).rstrip(b"=").decode()
-    now = world.clock.timestamp()
-    with world.lock:
-        # Drop nonces older than an hour so a long-running server does not grow without bound.
-        if len(world.nonces) > 10000:
-            for k in [k for k, t in world.nonces.items() if now - t > 3600]:
-                del world.nonces[k]
-        world.nonces[value] = now
-    return value
+    return world.remember_nonce(value)
 
 
 def nonce(ctx) -> Response:
