@@ -55,7 +55,10 @@ class Request:
         parts = urlsplit(self.url)
         self.scheme = parts.scheme or "https"
         self.host = (parts.hostname or "").lower()
-        self.port = parts.port
+        try:
+            self.port = parts.port
+        except ValueError:   # "host:abc" or ":99999": no port (the transports refuse these first)
+            self.port = None
         # Microsoft's front doors treat '//' like '/' (the Graph SDK sends /v1.0//devices).
         path = parts.path or "/"
         self.path = _SLASHES.sub("/", path) if "//" in path else path
@@ -77,8 +80,13 @@ class Request:
         return self._form
 
     def json(self) -> Any:
-        """Parsed JSON body; raises ValueError on bad JSON."""
-        return json.loads(self.body.decode("utf-8") if self.body else "")
+        """Parsed JSON body; raises ValueError on bad JSON (too deep a nesting included), so every
+        service answers its own 400 instead of a RecursionError becoming a 500."""
+        text = self.body.decode("utf-8") if self.body else ""
+        try:
+            return json.loads(text)
+        except RecursionError:
+            raise json.JSONDecodeError("JSON nested too deeply", text, 0) from None
 
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")

@@ -936,3 +936,357 @@ def test_control_api_user_fields_are_checked(server):
                  {"upn": "e@badinput.example", "givenName": {"a": 1}}):
         r = requests.post(f"{base}/{t['id']}/users", json=body, timeout=10)
         assert r.status_code == 400 and r.json()["error"] == "bad_request", (body, r.text)
+
+
+# -- HTTP framing the server must refuse (RFC 9112), and its limits ----------------------------
+
+def _reply_within(server, data: bytes, seconds: float = 3.0) -> bytes:
+    """Send without closing our side: the answer must come without the client hanging up."""
+    started = time.monotonic()
+    reply = _exchange(server, data, timeout=seconds + 2, shut=False)
+    assert time.monotonic() - started < seconds, ("no answer in time", reply[:200])
+    return reply
+
+
+def _bad_request_json(reply: bytes, status: int) -> dict:
+    assert _status(reply) == status, reply[:300]
+    assert b"Connection: close" in reply
+    return json.loads(reply.split(b"\r\n\r\n", 1)[1])
+
+
+@pytest.mark.parametrize("host", [b"login.microsoftonline.com:abc", b"login.microsoftonline.com:99999",
+                                  b"login.microsoftonline.com:0", b"[::1", b"graph.microsoft.com:443:1",
+                                  b"graph.microsoft.com/evil", b"a b"])
+def test_server_bad_host_header_is_400(server, host):
+    reply = _reply_within(server, b"GET /common/discovery/instance HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    body = _bad_request_json(reply, 400)
+    assert body["error"] == "bad_request" and "Host header" in body["error_description"]
+    _healthy(server)
+
+
+def test_server_two_host_headers_is_400(server):
+    reply = _reply_within(server, b"GET /_emu/health HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: graph.microsoft.com\r\n\r\n")
+    assert "Host" in _bad_request_json(reply, 400)["error_description"]
+
+
+@pytest.mark.parametrize("target", [b"http://login.microsoftonline.com:abc/common/discovery/instance",
+                                    b"https://graph.microsoft.com:99999/v1.0/devices",
+                                    b"http://[::1/_emu/health", b"http://[login.microsoftonline.com/x"])
+def test_server_absolute_target_with_bad_authority_is_400(server, target):
+    reply = _reply_within(server, b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    assert _status(reply) == 400, reply[:300]
+    assert b'"bad_request"' in reply and b"Traceback" not in reply
+    _healthy(server)
+
+
+@pytest.mark.parametrize("authority", [b"login.microsoftonline.com:abc", b"login.microsoftonline.com:99999",
+                                       b":443", b"[::1:443"])
+def test_server_connect_with_bad_authority_is_400(server, authority):
+    reply = _reply_within(server, b"CONNECT " + authority + b" HTTP/1.1\r\nHost: " + authority + b"\r\n\r\n")
+    assert _status(reply) == 400, reply[:300]
+    assert server.stats["tunnels"] == 0 or not reply.startswith(b"HTTP/1.1 200")
+    _healthy(server)
+
+
+def test_server_conflicting_content_lengths_are_400_and_equal_ones_are_fine(server):
+    reply = _reply_within(server, b"POST /_emu/clock HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                                  b"Content-Length: 30\r\n\r\n{}")
+    assert "Content-Length" in _bad_request_json(reply, 400)["error_description"]
+    reply = _reply_within(server, b"POST /_emu/clock HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 3\r\n\r\n{}")
+    assert _status(reply) == 400
+    for cl in (b"+2", b"0x2", b"2_0", b" "):
+        reply = _reply_within(server, b"POST /_emu/clock HTTP/1.1\r\nHost: x\r\nContent-Length: " + cl + b"\r\n\r\n{}")
+        assert _status(reply) == 400, (cl, reply[:200])
+    # The same length twice (a list or two lines) is one length (RFC 9112 §6.3).
+    reply = _reply_within(server, b"GET /_emu/health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                                  b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+    assert _status(reply) == 200, reply[:300]
+
+
+@pytest.mark.parametrize("chunks,status", [
+    (b"-5\r\n", 400),                              # was: read the socket to EOF
+    (b"FFFFFFFFFFFF\r\n", 413),                    # was: read before the size check
+    (b"FFFFFFFFFFFFFFFFFFFFFFFF\r\n", 400),
+    (b"5\r\nhelloXX", 400),                        # data not followed by CRLF
+    (b"+5\r\nhello\r\n0\r\n\r\n", 400),
+    (b"0x5\r\nhello\r\n0\r\n\r\n", 400),
+])
+def test_server_bad_chunks_are_refused_without_waiting(server, chunks, status):
+    reply = _reply_within(server, b"POST /_emu/clock HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          + chunks)
+    assert _status(reply) == status, reply[:300]
+    _healthy(server)
+
+
+def test_server_too_many_trailers_is_refused(server):
+    trailers = b"".join(b"X-T%d: 1\r\n" % i for i in range(300))
+    reply = _reply_within(server, b"POST /_emu/clock HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                  b"0\r\n" + trailers + b"\r\n")
+    assert _status(reply) == 431, reply[:300]
+
+
+def test_server_good_chunks_with_extensions_and_trailers_still_work(server):
+    body = b'{"offsetSeconds": 0}'
+    reply = _reply_within(server, b"POST /_emu/clock HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n"
+                                  b"Content-Type: application/json\r\nConnection: close\r\n\r\n"
+                          + b"%x;name=value\r\n" % 5 + body[:5] + b"\r\n" + b"%X\r\n" % (len(body) - 5) + body[5:]
+                          + b"\r\n0\r\nX-Trailer: 1\r\n\r\n")
+    assert _status(reply) == 200, reply[:300]
+
+
+@pytest.mark.parametrize("te", [b"gzip", b"foo", b"gzip, chunked", b"chunked, chunked", b"identity"])
+def test_server_unknown_transfer_encoding_is_501(server, te):
+    reply = _reply_within(server, b"POST /_emu/clock HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + te
+                          + b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+    assert "Transfer-Encoding" in _bad_request_json(reply, 501)["error_description"]
+    _healthy(server)
+
+
+def test_server_chunked_with_content_length_is_served_then_closed(server):
+    reply = _reply_within(server, b"GET /_emu/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                                  b"Content-Length: 100\r\n\r\n2\r\n{}\r\n0\r\n\r\nGET /_emu/health HTTP/1.1\r\n\r\n")
+    assert _status(reply) == 200 and b"Connection: close" in reply
+    assert reply.count(b"HTTP/1.1 ") == 1      # the bytes after it are not read as a second request
+
+
+@pytest.mark.parametrize("version,status", [(b"HTTP/9.9", 505), (b"HTTP/2.0", 505), (b"HTTP/0.9", 505),
+                                            (b"HTTP/1.1x", 400), (b"HTTP/1", 400), (b"HTTP/a.b", 400)])
+def test_server_unsupported_http_version(server, version, status):
+    reply = _reply_within(server, b"GET /_emu/health " + version + b"\r\nHost: x\r\n\r\n")
+    assert _status(reply) == status, reply[:300]
+    if status == 505:
+        assert reply.startswith(b"HTTP/1.1 505 HTTP Version Not Supported\r\n")
+    _healthy(server)
+
+
+def test_request_tolerates_a_bad_port_in_its_url():
+    assert Request("GET", "https://login.microsoftonline.com:abc/x").port is None
+    assert Request("GET", "https://login.microsoftonline.com:99999/x").host == "login.microsoftonline.com"
+
+
+# -- slow clients and the connection limit --------------------------------------------------------
+
+@pytest.fixture()
+def strict_server(tmp_path, monkeypatch):
+    """A server with short timeouts and room for two connections."""
+    from emulator.transport import server as srv_mod
+
+    monkeypatch.setattr(srv_mod, "IDLE_TIMEOUT", 1.5)
+    monkeypatch.setattr(srv_mod, "HEADER_TIMEOUT", 1.0)
+    monkeypatch.setattr(srv_mod, "BODY_TIMEOUT", 1.0)
+    monkeypatch.setattr(srv_mod, "HANDSHAKE_TIMEOUT", 1.0)
+    monkeypatch.setattr(srv_mod, "_WATCH_INTERVAL", 0.1)
+    srv = srv_mod.EmulatorServer(World(seed="strict"), port=0, state_dir=tmp_path, max_connections=2)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bytes:
+    """Read until the server closes; fail if it has not within `seconds`."""
+    sock.settimeout(seconds)
+    out = b""
+    started = time.monotonic()
+    try:
+        while chunk := sock.recv(65536):
+            out += chunk
+    except ConnectionResetError:
+        pass
+    except socket.timeout:
+        pytest.fail(f"still open after {time.monotonic() - started:.1f}s")
+    return out
+
+
+def test_slowloris_headers_are_cut_off(strict_server):
+    s = socket.create_connection(("127.0.0.1", strict_server.port), timeout=5)
+    with s:
+        s.sendall(b"GET /_emu/health HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        try:   # one header byte at a time, each well inside the idle timeout
+            for _ in range(30):
+                s.sendall(b"X")
+                time.sleep(0.2)
+        except OSError:
+            pass
+        assert time.monotonic() - started < 3.5
+        _closed_within(s, 3)
+    assert strict_server.stats["timed_out"] >= 1
+    _healthy(strict_server)
+
+
+def test_slow_body_is_cut_off(strict_server):
+    s = socket.create_connection(("127.0.0.1", strict_server.port), timeout=5)
+    with s:
+        s.sendall(b"POST /_emu/clock HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        started = time.monotonic()
+        try:
+            for _ in range(30):
+                s.sendall(b" ")
+                time.sleep(0.2)
+        except OSError:
+            pass
+        assert time.monotonic() - started < 3.5
+        _closed_within(s, 3)
+
+
+def test_silent_and_half_handshake_connections_time_out(strict_server):
+    idle = socket.create_connection(("127.0.0.1", strict_server.port), timeout=5)
+    half_tls = socket.create_connection(("127.0.0.1", strict_server.port), timeout=5)
+    with idle, half_tls:
+        half_tls.sendall(b"\x16\x03\x01")          # a ClientHello that never finishes
+        assert not _closed_within(half_tls, 4).startswith(b"HTTP")
+        assert strict_server.stats["timed_out"] >= 1        # the handshake deadline, before the idle timeout
+        assert _closed_within(idle, 4) == b""
+
+
+def test_keep_alive_survives_pauses_shorter_than_the_idle_timeout(strict_server):
+    with socket.create_connection(("127.0.0.1", strict_server.port), timeout=5) as s:
+        for _ in range(3):
+            s.sendall(b"GET /_emu/health HTTP/1.1\r\nHost: x\r\n\r\n")
+            head = s.recv(65536)
+            assert head.startswith(b"HTTP/1.1 200 ") and b"Connection: keep-alive" in head
+            time.sleep(0.6)
+
+
+def test_connection_limit_closes_idle_ones_first_then_answers_503(strict_server):
+    port = strict_server.port
+    # Two idle connections fill the server; a third is still served: the longest idle one makes room.
+    a = socket.create_connection(("127.0.0.1", port), timeout=5)
+    time.sleep(0.05)
+    b = socket.create_connection(("127.0.0.1", port), timeout=5)
+    time.sleep(0.2)
+    with a, b:
+        _healthy(strict_server)
+        assert _closed_within(a, 2) == b""
+        assert strict_server.stats["closed_idle_for_room"] >= 1
+    time.sleep(0.2)
+    # Two connections in the middle of a request are not idle: a third gets a 503 and is closed.
+    busy = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+    try:
+        for s in busy:
+            s.sendall(b"GET /_emu/health HTTP/1.1\r\n")
+        time.sleep(0.2)
+        reply = _exchange(strict_server, b"GET /_emu/health HTTP/1.1\r\nHost: x\r\n\r\n", shut=False)
+        assert reply.startswith(b"HTTP/1.1 503 "), reply[:200]
+        assert b"Retry-After: 1" in reply and b"server_busy" in reply and b"Connection: close" in reply
+        assert strict_server.stats["refused_busy"] >= 1
+    finally:
+        for s in busy:
+            s.close()
+    time.sleep(0.3)
+    _healthy(strict_server)
+
+
+# -- an emulator bug still speaks the service's dialect ---------------------------------------------
+
+def _break(monkeypatch, env, host: str, template_part: str, method: str = "POST"):
+    route = next(r for r in env.router.routes
+                 if host in r.hosts and template_part in r.template and r.method in (method, "*"))
+
+    def broken(ctx):
+        raise RuntimeError("emulator bug")
+
+    monkeypatch.setattr(route, "handler", broken)
+    monkeypatch.setattr(env.world, "raise_server_errors", False)
+    return route
+
+
+def test_internal_errors_are_in_each_services_shape(env, monkeypatch):
+    _break(monkeypatch, env, "login.microsoftonline.com", "oauth2/token")
+    r = env.call("POST", f"{LOGIN}/common/oauth2/token", form(grant_type="password"), FORM)
+    body = json.loads(r.body)
+    assert r.status == 500 and body["error_description"].startswith("AADSTS") and body["error_codes"], body
+    assert body["trace_id"] and body["correlation_id"] and b"emulator bug" not in r.body
+
+    _break(monkeypatch, env, "enterpriseregistration.windows.net", "EnrollmentServer/device")
+    r = env.call("POST", JOIN, b"{}", {**JSON_CT, **env.bearer()})
+    body = json.loads(r.body)
+    assert r.status == 500 and body["ErrorType"] and body["Message"] and body["TraceId"], body
+
+    _break(monkeypatch, env, "enrollment.manage.microsoft.com", "discovery.svc")   # the POST route
+    r = env.call("POST", DISCOVERY, b"<x/>", {"Content-Type": "application/soap+xml"})
+    soap_fault(r)
+
+    _break(monkeypatch, env, "graph.microsoft.com", "/", "GET")
+    r = env.call("GET", "https://graph.microsoft.com/v1.0/devices", b"", env.bearer(env.token(GRAPH)))
+    body = json.loads(r.body)
+    assert r.status == 500 and body["error"]["code"] == "generalException", body
+    assert body["error"]["innerError"]["request-id"], body
+
+
+def test_internal_errors_still_raise_when_asked(env, monkeypatch):
+    _break(monkeypatch, env, "login.microsoftonline.com", "oauth2/token")
+    monkeypatch.setattr(env.world, "raise_server_errors", True)
+    with pytest.raises(RuntimeError, match="emulator bug"):
+        env.call("POST", f"{LOGIN}/common/oauth2/token", form(grant_type="password"), FORM)
+
+
+# -- Graph: deep JSON, deep $filter, empty $select items --------------------------------------------
+
+GRAPH = "https://graph.microsoft.com"
+
+
+def graph_error(resp, status: int, code: str | None = None) -> dict:
+    assert resp.status == status, (resp.status, resp.body[:300])
+    body = json.loads(resp.body)["error"]
+    assert body["code"] and body["message"] and body["innerError"]["request-id"], body
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
+def _graph_token(env, *roles: str) -> dict[str, str]:
+    tok = issuer(env.world).access_token(env.tenant, find_resource(GRAPH), CLI, roles=list(roles))
+    return {"Authorization": f"Bearer {tok}"}
+
+
+def test_request_json_too_deep_is_a_value_error():
+    with pytest.raises(ValueError):
+        Request("POST", f"{GRAPH}/v1.0/groups", body=b"[" * 100_000).json()
+    with pytest.raises(ValueError):
+        Request("POST", f"{GRAPH}/v1.0/groups", body=b'{"a":' * 100_000).json()
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000])
+def test_graph_deeply_nested_json_body_is_400(env, body):
+    r = env.call("POST", f"{GRAPH}/v1.0/groups", body, {**JSON_CT, **_graph_token(env, "Group.ReadWrite.All")})
+    graph_error(r, 400)
+
+
+@pytest.mark.parametrize("flt", [
+    "(" * 5000 + "displayName eq 'a'" + ")" * 5000,
+    "not " * 5000 + "displayName eq 'a'",
+    " and ".join(["displayName eq 'a'"] * 5000),
+    " or ".join(["displayName eq 'a'"] * 5000),
+    "(" * 101 + "displayName eq 'a'" + ")" * 101,
+])
+def test_graph_filter_nested_too_deep_is_400(env, flt):
+    r = env.call("GET", f"{GRAPH}/v1.0/devices?$filter={urllib.parse.quote(flt)}", b"",
+                 _graph_token(env, "Device.Read.All"))
+    err = graph_error(r, 400, "BadRequest")
+    assert "recursion limit" in err["message"]
+
+
+def test_graph_filter_moderate_nesting_still_works(env):
+    flt = "(" * 50 + "displayName eq 'DESKTOP-MDM0001'" + ")" * 50 + " or " + " or ".join(
+        ["displayName eq 'x'"] * 100)
+    r = env.call("GET", f"{GRAPH}/v1.0/devices?$filter={urllib.parse.quote(flt)}", b"",
+                 _graph_token(env, "Device.Read.All"))
+    assert r.status == 200, r.body[:300]
+    assert [d["displayName"] for d in json.loads(r.body)["value"]] == ["DESKTOP-MDM0001"]
+
+
+@pytest.mark.parametrize("select", [",,,", "id,,displayName", "id,", ",id", ", ,", "*,"])
+def test_graph_empty_select_item_is_400(env, select):
+    for path, role in (("/v1.0/devices", "Device.Read.All"), (f"/v1.0/users/{env.user.id}", "User.Read.All"),
+                       ("/v1.0/organization", "Organization.Read.All")):
+        r = env.call("GET", f"{GRAPH}{path}?$select={urllib.parse.quote(select)}", b"", _graph_token(env, role))
+        err = graph_error(r, 400, "BadRequest")
+        assert "Could not find a property named ''" in err["message"], (path, err)
+
+
+def test_graph_plain_select_still_works(env):
+    h = _graph_token(env, "Device.Read.All")
+    for select in ("id,displayName", " id , displayName ", ""):
+        r = env.call("GET", f"{GRAPH}/v1.0/devices?$select={urllib.parse.quote(select)}", b"", h)
+        assert r.status == 200, (select, r.body[:300])

@@ -117,9 +117,27 @@ class Router:
             if getattr(world, "raise_server_errors", False):
                 raise
             log.error("handler %s failed: %s", route.template, traceback.format_exc())
-            return json_response({"error": "server_error",
-                                  "error_description": f"entra-emu internal error in {route.template}: {exc!r}"},
-                                 status=500)
+            return internal_error(ctx, exc)
+
+
+def internal_error(ctx: RequestContext, exc: BaseException) -> Response:
+    """A handler bug answered as the called service answers its own internal errors (AADSTS JSON,
+    Graph error, DRS ErrorDetails, SOAP fault), never a traceback. The detail goes to the log."""
+    from .dialects import dialect_error
+
+    if ctx.service in _DIALECTS:
+        try:
+            return dialect_error(ctx, None, 500)
+        except Exception:  # noqa: BLE001 - the error renderer itself failed: plain JSON, still no traceback
+            log.error("rendering the 500 of %s failed: %s", ctx.route.template, traceback.format_exc())
+    # a service with no dialect of its own (a test's local router): plain JSON
+    return json_response({"error": "server_error",
+                          "error_description": f"entra-emu internal error in {ctx.route.template}: {exc!r}"},
+                         status=500)
+
+
+#: Services whose own error shape `dialects.dialect_error` renders.
+_DIALECTS = frozenset({"identity", "graph", "registration", "intune"})
 
 
 _ROUTER: Router | None = None

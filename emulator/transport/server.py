@@ -12,14 +12,20 @@ On that one port (127.0.0.1 by default) the server speaks:
   A request whose Host header is an emulated host is served as that host.
 * **Control API** under `/_emu/` (emulator/transport/control.py, docs/server.md).
 
-Each connection has its own thread; the world's handlers serialise what they must with
-`world.lock`. A request the emulator does not serve gets a JSON 404 naming it; a handler bug gets
-a JSON 500 (the router's); no traceback ever reaches a client.
+Each connection has its own thread, up to `max_connections` (MAX_CONNECTIONS); the world's
+handlers serialise what they must with `world.lock`. When every slot is taken, the connection that
+has waited longest for its next request is closed to make room, or, if none is waiting, the new
+connection gets a 503. A connection may wait IDLE_TIMEOUT for a request; once its first byte came,
+the request line and headers must arrive within HEADER_TIMEOUT, the body within BODY_TIMEOUT (plus
+time for its size), and a TLS handshake within HANDSHAKE_TIMEOUT; otherwise it is closed. A request
+the emulator does not serve gets a JSON 404 naming it; a handler bug gets a 500 in the called
+service's own error shape (the router's); no traceback ever reaches a client.
 """
 from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import socketserver
 import ssl
@@ -39,7 +45,19 @@ DEFAULT_PORT = 8443
 MAX_LINE = 65536
 MAX_HEADERS = 200
 MAX_BODY = 64 * 1024 * 1024
-KEEPALIVE_TIMEOUT = 120.0
+#: How long a connection may sit without sending its next request (also each read or write's timeout).
+IDLE_TIMEOUT = KEEPALIVE_TIMEOUT = 120.0
+#: From a request's first byte to the end of its headers.
+HEADER_TIMEOUT = 20.0
+#: For a body: this long, plus one second per MIN_BODY_RATE bytes of it.
+BODY_TIMEOUT = 60.0
+MIN_BODY_RATE = 64 * 1024
+#: For the TLS handshake (direct TLS or inside a CONNECT tunnel).
+HANDSHAKE_TIMEOUT = 10.0
+#: Connections served at once (one thread each).
+MAX_CONNECTIONS = 512
+#: How often the watchdog looks for connections past their deadline.
+_WATCH_INTERVAL = 0.5
 CONTROL_PREFIX = "/_emu"
 
 _REASONS = {
@@ -49,6 +67,7 @@ _REASONS = {
     411: "Length Required", 412: "Precondition Failed", 413: "Payload Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
     429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
     501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+    505: "HTTP Version Not Supported",
 }
 
 
@@ -56,6 +75,30 @@ class _BadRequest(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
+
+
+class _Watch:
+    """One connection as the watchdog and the connection limit see it. `deadline` (monotonic
+    seconds, 0 for none) is when the connection is closed if still reading; `idle` is set while
+    it waits for its next request (it may then be closed to make room for a new connection)."""
+
+    __slots__ = ("sock", "deadline", "idle", "since")
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.deadline = 0.0
+        self.idle = True
+        self.since = time.monotonic()
+
+
+def _kill(sock) -> None:
+    """Shut a connection down under a thread blocked reading it (the read returns at once).
+    `socket.socket.shutdown` also for TLS sockets: SSLSocket.shutdown would drop its SSL object
+    under the reading thread."""
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except (OSError, ValueError):
+        pass
 
 
 @dataclass
@@ -84,6 +127,40 @@ class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     def handle_error(self, request, client_address):  # never print tracebacks for client hiccups
         log.debug("connection from %s ended with an error", client_address, exc_info=True)
 
+    def process_request(self, request, client_address):
+        if not self.emu._admit():
+            self._refuse(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.emu._release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.emu._release()
+
+    def _refuse(self, request) -> None:
+        """Every slot busy: a 503 the client can read, then close (from the accepting thread, so
+        only a write that cannot block: a new socket's send buffer is empty)."""
+        body = (b'{"error":"server_busy","error_description":"entra-emu is serving its maximum of '
+                + str(self.emu.max_connections).encode() + b' connections. Retry later."}')
+        head = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"
+                b"Retry-After: 1\r\nConnection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        try:
+            request.setblocking(False)
+            request.send(head + body)
+            try:  # what the client already sent (once, never waiting), so close() is less likely a reset
+                request.recv(65536)
+            except OSError:
+                pass
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
 
 class _Handler(socketserver.BaseRequestHandler):
     server: _TCPServer
@@ -91,11 +168,12 @@ class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         emu = self.server.emu
         sock: socket.socket = self.request
-        emu._track(sock, True)
+        watch = self.watch = _Watch(sock)
+        emu._track(watch, True)
         emu.stats["connections"] += 1
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.settimeout(KEEPALIVE_TIMEOUT)
+            sock.settimeout(IDLE_TIMEOUT)
             conn = _Conn(sock, self.client_address[0])
             # One port, two protocols: a TLS ClientHello starts with 0x16.
             first = sock.recv(1, socket.MSG_PEEK)
@@ -109,17 +187,21 @@ class _Handler(socketserver.BaseRequestHandler):
         except (OSError, ssl.SSLError, ValueError):
             pass
         finally:
-            emu._track(sock, False)
+            emu._track(watch, False)
 
     # -- TLS --------------------------------------------------------------------------------
     def _start_tls(self, conn: _Conn, tunnel_host: str | None) -> _Conn | None:
         ctx = self.server.emu.ssl_context()
+        watch = self.watch
+        watch.idle = False
+        watch.deadline = time.monotonic() + HANDSHAKE_TIMEOUT
         try:
             tsock = ctx.wrap_socket(conn.sock, server_side=True)
         except (ssl.SSLError, OSError) as exc:
             log.info("TLS handshake with %s failed: %s", conn.remote_addr, exc)
             return None
-        self.server.emu._track(tsock, True)
+        watch.sock = tsock
+        watch.deadline = 0.0
         cert = None
         try:
             cert = tsock.getpeercert(binary_form=True)
@@ -130,12 +212,21 @@ class _Handler(socketserver.BaseRequestHandler):
     # -- HTTP/1.1 loop ----------------------------------------------------------------------
     def _serve(self, conn: _Conn) -> None:
         emu = self.server.emu
+        watch = self.watch
         rfile = conn.sock.makefile("rb", buffering=65536)
         try:
             while not emu._stopping:
+                watch.idle = True
+                if not rfile.peek(1):   # waits up to IDLE_TIMEOUT (the socket's timeout)
+                    return
+                watch.idle = False
+                watch.since = now = time.monotonic()   # (when the last request began: the idle victim's order)
+                watch.deadline = now + HEADER_TIMEOUT
                 try:
                     parsed = self._read_request(conn, rfile)
+                    watch.deadline = 0.0
                 except _BadRequest as exc:
+                    watch.deadline = 0.0
                     self._write(conn, json_response({"error": "bad_request", "error_description": str(exc)},
                                                     exc.status), keep_alive=False)
                     return
@@ -149,7 +240,16 @@ class _Handler(socketserver.BaseRequestHandler):
                                                          "error_description": "CONNECT inside a tunnel."}, 400),
                                     keep_alive=False)
                         return
-                    host, port = _split_hostport(target, 443)
+                    try:
+                        host, port = _split_hostport(target, 443)
+                    except _BadRequest as exc:
+                        self._write(conn, json_response({"error": "bad_request", "error_description": str(exc)},
+                                                        400), keep_alive=False)
+                        return
+                    if not host:
+                        self._write(conn, json_response({"error": "bad_request", "error_description":
+                                                         "CONNECT needs host:port."}, 400), keep_alive=False)
+                        return
                     if not emu.may_tunnel(host, port):
                         emu.stats["refused_connects"] += 1
                         self._write(conn, json_response(
@@ -193,8 +293,13 @@ class _Handler(socketserver.BaseRequestHandler):
         if len(parts) != 3 or not parts[2].startswith("HTTP/"):
             raise _BadRequest(400, f"Malformed request line: {line[:100]!r}")
         method, target, version = parts
+        if version != "HTTP/1.1" and version != "HTTP/1.0":
+            v = _VERSION.fullmatch(version)
+            if v is None:
+                raise _BadRequest(400, f"Malformed HTTP version {version[:20]!r}.")
+            if v.group(1) != "1":   # HTTP/1.x only (RFC 9110 §15.6.6)
+                raise _BadRequest(505, f"HTTP version {version[:20]} is not supported; use HTTP/1.1.")
         headers = Headers()
-        raw: list[tuple[str, str]] = []
         for _ in range(MAX_HEADERS + 1):
             h = rfile.readline(MAX_LINE + 1)
             if not h:
@@ -208,36 +313,63 @@ class _Handler(socketserver.BaseRequestHandler):
                 raise _BadRequest(400, f"Malformed header line: {h[:100]!r}")
             value = value.strip()
             key = name.lower()
-            if key in headers and key not in ("host", "content-length"):
-                headers[key] = headers[key] + ", " + value
+            # (dict's own methods: `key` is already lower-case, Headers' case folding is not needed)
+            prev = _dict_get(headers, key)
+            if prev is None:
+                _dict_set(headers, key, value)
+            elif key == "host":   # RFC 9112 §3.2
+                raise _BadRequest(400, "More than one Host header.")
             else:
-                headers[key] = value
-            raw.append((name, value))
+                _dict_set(headers, key, prev + ", " + value)
         else:
             raise _BadRequest(431, "Too many header lines.")
+        host = _dict_get(headers, "host")
+        if host is not None and host not in _GOOD_HOSTS:   # RFC 9112 §3.2: a bad Host is a 400
+            _split_hostport(host, 443, what="Host header")
+            if len(_GOOD_HOSTS) >= 256:
+                _GOOD_HOSTS.clear()
+            _GOOD_HOSTS.add(host)
         body = b""
         if method != "CONNECT":
-            te = headers.get("transfer-encoding", "").lower()
-            cl = headers.get("content-length")
-            expects = headers.get("expect", "").lower() == "100-continue"
-            if te or cl:
-                if expects and version == "HTTP/1.1":
-                    conn.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-            if "chunked" in te:
-                body = _read_chunked(rfile)
-            elif cl is not None:
-                try:
-                    n = int(cl)
-                except ValueError:
-                    raise _BadRequest(400, "Bad Content-Length.") from None
-                if n < 0:
-                    raise _BadRequest(400, "Bad Content-Length.")
-                if n > MAX_BODY:
-                    raise _BadRequest(413, "Request body too large.")
-                body = rfile.read(n) if n else b""
-                if len(body) != n:
+            te = _dict_get(headers, "transfer-encoding")
+            cl = _dict_get(headers, "content-length")
+            if te is not None or cl is not None:
+                body = self._read_body(conn, rfile, version, headers, te, cl)
+                if body is None:
                     return None
         return method.upper(), target, version, headers, body
+
+    def _read_body(self, conn: _Conn, rfile, version: str, headers: Headers, te: str | None,
+                   cl: str | None) -> bytes | None:
+        """The body framed by Transfer-Encoding or Content-Length (RFC 9112 §6); None if the client
+        hung up inside it."""
+        te = (te or "").strip().lower()
+        n = None
+        if cl is not None:
+            sizes = {x.strip() for x in cl.split(",")}   # repeated, or a list: all must agree (RFC 9112 §6.3)
+            if len(sizes) != 1 or not _DIGITS.fullmatch(next(iter(sizes))):
+                raise _BadRequest(400, "Bad Content-Length.")
+            n = int(next(iter(sizes)))
+            if n > MAX_BODY:
+                raise _BadRequest(413, "Request body too large.")
+        if te:
+            if te != "chunked":   # gzip, deflate, "chunked, chunked", ...: not decoded here
+                raise _BadRequest(501, f"Transfer-Encoding {te[:50]!r} is not implemented; use chunked.")
+            if cl is not None or version == "HTTP/1.0":
+                # Framing a proxy may have read otherwise: chunked wins, and the connection
+                # closes after the answer (RFC 9112 §6.1, §6.3).
+                headers["connection"] = "close"
+        elif not n:
+            return b""
+        if version != "HTTP/1.0" and headers.get("expect", "").lower() == "100-continue":
+            conn.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        watch = getattr(self, "watch", None)
+        if te:
+            return _read_chunked(rfile, watch)
+        if watch is not None:
+            watch.deadline = time.monotonic() + BODY_TIMEOUT + n / MIN_BODY_RATE
+        body = rfile.read(n)
+        return body if len(body) == n else None
 
     def _write(self, conn: _Conn, resp: Response, *, keep_alive: bool, head: bool = False) -> None:
         status = int(resp.status)
@@ -289,25 +421,44 @@ def _send_gathered(sock, head: bytes, body: bytes) -> None:
         sock.sendall(memoryview(body)[sent - len(head):])
 
 
-def _read_chunked(rfile) -> bytes:
+def _read_chunked(rfile, watch: _Watch | None = None) -> bytes:
     out = bytearray()
-    while True:
+    start = time.monotonic()
+    for _ in range(MAX_BODY):
         line = rfile.readline(MAX_LINE + 1)
-        if not line:
+        if not line or not line.endswith(b"\n"):
             raise _BadRequest(400, "Truncated chunked body.")
-        try:
-            size = int(line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise _BadRequest(400, "Bad chunk size.") from None
+        m = _CHUNK_SIZE.match(line)
+        if m is None:
+            raise _BadRequest(400, "Bad chunk size.")
+        size = int(m.group(1), 16)
         if size == 0:
-            while True:  # trailers
+            for _ in range(MAX_HEADERS + 1):  # trailers, ignored
                 t = rfile.readline(MAX_LINE + 1)
                 if t in (b"\r\n", b"\n", b""):
                     return bytes(out)
-        out += rfile.read(size)
-        if len(out) > MAX_BODY:
+            raise _BadRequest(431, "Too many trailer lines.")
+        if len(out) + size > MAX_BODY:   # before reading it
             raise _BadRequest(413, "Request body too large.")
-        rfile.readline(MAX_LINE + 1)
+        if watch is not None:
+            watch.deadline = start + BODY_TIMEOUT + (len(out) + size) / MIN_BODY_RATE
+        data = rfile.read(size)
+        if len(data) != size:
+            raise _BadRequest(400, "Truncated chunked body.")
+        out += data
+        if rfile.readline(2) not in (b"\r\n", b"\n"):
+            raise _BadRequest(400, "Chunk data not followed by CRLF.")
+    raise _BadRequest(400, "Too many chunks.")
+
+
+_CHUNK_SIZE = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n\Z")
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
+_dict_get = dict.get
+_dict_set = dict.__setitem__
+#: Host header values already found good (a client repeats its Host on every request).
+_GOOD_HOSTS: set[str] = set()
+_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::([0-9]*))?")
 
 
 def _keep_alive(version: str, headers: Headers) -> bool:
@@ -317,17 +468,18 @@ def _keep_alive(version: str, headers: Headers) -> bool:
     return "close" not in c
 
 
-def _split_hostport(value: str, default_port: int) -> tuple[str, int]:
+def _split_hostport(value: str, default_port: int, *, what: str = "authority") -> tuple[str, int]:
+    """(host, port) of "host", "host:port" or "[v6]:port"; a bad port (":abc", ":99999") or a
+    malformed host raises _BadRequest(400)."""
     value = value.strip()
-    if value.startswith("["):  # [::1]:443
-        host, _, rest = value[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    else:
-        host, _, port = value.rpartition(":") if value.count(":") == 1 else (value, "", "")
-    try:
-        return host.lower(), int(port) if port else default_port
-    except ValueError:
-        return host.lower(), default_port
+    m = _HOST.fullmatch(value)
+    port = m.group(2) if m else None
+    if m is None or (port and (len(port) > 5 or not 0 < int(port) <= 65535)):
+        raise _BadRequest(400, f"Bad host or port in the {what}: {value[:100]!r}.")
+    host = m.group(1)
+    if host.startswith("["):
+        host = host[1:-1]
+    return host.lower(), int(port) if port else default_port
 
 
 class EmulatorServer:
@@ -339,7 +491,7 @@ class EmulatorServer:
 
     def __init__(self, world=None, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                  state_dir: str | os.PathLike | None = None, seed: int | str = 0, router=None,
-                 scenario: str | None = None):
+                 scenario: str | None = None, max_connections: int = MAX_CONNECTIONS):
         if world is None:
             from ..world.world import World
 
@@ -351,11 +503,16 @@ class EmulatorServer:
         self._ssl_ctx: ssl.SSLContext | None = None
         self._ssl_world: Any = None
         self._ctx_lock = threading.Lock()
-        self._conns: set = set()
+        self._conns: set[_Watch] = set()
         self._conns_lock = threading.Lock()
+        self._active = 0                      # connections admitted and not yet finished
+        self.max_connections = max(1, int(max_connections))
         self._stopping = False
         self._thread: threading.Thread | None = None
-        self.stats = {"connections": 0, "tunnels": 0, "refused_connects": 0}
+        self._watchdog: threading.Thread | None = None
+        self._watchdog_stop = threading.Event()
+        self.stats = {"connections": 0, "tunnels": 0, "refused_connects": 0, "refused_busy": 0,
+                      "closed_idle_for_room": 0, "timed_out": 0}
         self.started = time.time()
         self.httpd = _TCPServer((host, port), _Handler, self)
         self.host = host
@@ -411,20 +568,67 @@ class EmulatorServer:
                 ctx = self._ssl_ctx
         return ctx
 
-    def _track(self, sock, add: bool) -> None:
+    def _track(self, watch: _Watch, add: bool) -> None:
         with self._conns_lock:
             if add:
-                self._conns.add(sock)
+                self._conns.add(watch)
             else:
-                self._conns.discard(sock)
+                self._conns.discard(watch)
+
+    # -- connection limit and timeouts ------------------------------------------------------
+    def _admit(self) -> bool:
+        """Take a connection slot. When all are taken, close the connection idle the longest (it
+        waits for a next request that may never come) and take its place; if none is idle, False."""
+        with self._conns_lock:
+            if self._active < self.max_connections:
+                self._active += 1
+                return True
+            idle = [w for w in self._conns if w.idle]
+            if not idle:
+                self.stats["refused_busy"] += 1
+                return False
+            victim = min(idle, key=lambda w: w.since)
+            victim.idle = False
+            self._active += 1
+            self.stats["closed_idle_for_room"] += 1
+        _kill(victim.sock)
+        return True
+
+    def _release(self) -> None:
+        with self._conns_lock:
+            self._active -= 1
+
+    def _watch_loop(self) -> None:
+        """Close connections past their deadline (slow headers, slow body, slow TLS handshake)."""
+        while not self._watchdog_stop.wait(_WATCH_INTERVAL):
+            now = time.monotonic()
+            with self._conns_lock:
+                late = [w for w in self._conns if w.deadline and w.deadline < now]
+            for w in late:
+                w.deadline = 0.0
+                self.stats["timed_out"] += 1
+                log.info("closing a connection that was too slow to send its request")
+                _kill(w.sock)
+
+    def _start_watchdog(self) -> None:
+        with self._conns_lock:
+            if self._watchdog is None:
+                self._watchdog_stop.clear()
+                self._watchdog = threading.Thread(target=self._watch_loop, name=f"entra-emu-watch:{self.port}",
+                                                  daemon=True)
+                self._watchdog.start()
 
     # -- one request ------------------------------------------------------------------------
     def resolve(self, target: str, headers: Headers, conn: _Conn) -> tuple[str, str | None]:
         """('service', url) for an emulated request, ('control', path?query) or ('none', message)."""
         scheme = "https" if conn.tls else "http"
         if target.startswith(("http://", "https://")):  # absolute form (plain HTTP proxy use)
-            parts = urlsplit(target)
-            host = (parts.hostname or "").lower()
+            try:
+                parts = urlsplit(target)
+                host = (parts.hostname or "").lower()
+                parts.port   # noqa: B018 - raises on ":abc" / ":99999"
+            except ValueError:   # a bad port or an unbalanced IPv6 bracket
+                raise _BadRequest(400, f"Bad host or port in the request target {target[:100]!r}.") from None
             if host in self._emulated:
                 return "service", target
             if host not in ("127.0.0.1", "localhost", "::1"):
@@ -467,6 +671,8 @@ class EmulatorServer:
                 return json_response({"error": "not_emulated", "error_description": value}, 404)
             return self.dispatch(Request(method, value or "", headers, body, client_cert=conn.client_cert,
                                          remote_addr=conn.remote_addr))
+        except _BadRequest as exc:
+            return json_response({"error": "bad_request", "error_description": str(exc)}, exc.status)
         except Exception as exc:  # noqa: BLE001 - never a traceback to the client
             if getattr(self.world, "raise_server_errors", False):
                 log.exception("request failed")
@@ -530,6 +736,7 @@ class EmulatorServer:
         return self
 
     def serve_forever(self) -> None:
+        self._start_watchdog()
         self.httpd.serve_forever(poll_interval=0.05)
 
     def stop(self) -> None:
@@ -537,13 +744,14 @@ class EmulatorServer:
         if self._thread is not None:  # serve_forever runs in our thread: ask it to return
             self.httpd.shutdown()
         self.httpd.server_close()
+        self._watchdog_stop.set()
         with self._conns_lock:
             conns = list(self._conns)
-        for s in conns:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        for w in conns:
+            _kill(w.sock)
+        if self._watchdog is not None:
+            self._watchdog.join(timeout=2)
+            self._watchdog = None
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None

@@ -96,6 +96,18 @@ class _FilterSyntax(Exception):
         self.pos = pos
 
 
+class _FilterTooDeep(Exception):
+    pass
+
+
+#: How deep a $filter may nest: parentheses, `not` and lambdas while parsing (MAX_FILTER_NESTING),
+#: and the depth of the parsed tree, where a chain of `and`/`or` counts one level per operator
+#: (MAX_FILTER_DEPTH). ODataLib's own limit is 800 recursions; these are lower so that parsing,
+#: compiling and evaluating stay far below Python's recursion limit.
+MAX_FILTER_NESTING = 100
+MAX_FILTER_DEPTH = 300
+
+
 def _lex(text: str) -> list[tuple[str, Any, int]]:
     out: list[tuple[str, Any, int]] = []
     pos = 0
@@ -152,6 +164,12 @@ class _Parser:
         self.text = text
         self.toks = _lex(text)
         self.i = 0
+        self.depth = 0
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_FILTER_NESTING:
+            raise _FilterTooDeep()
 
     def peek(self, k: int = 0):
         return self.toks[min(self.i + k, len(self.toks) - 1)]
@@ -194,7 +212,10 @@ class _Parser:
     def unary(self) -> Node:
         if self.kw("not"):
             self.next()
-            return Node("not", children=[self.unary()])
+            self.enter()
+            n = Node("not", children=[self.unary()])
+            self.depth -= 1
+            return n
         return self.primary()
 
     def literal(self):
@@ -207,8 +228,10 @@ class _Parser:
         t = self.peek()
         if t[0] == "(":
             self.next()
+            self.enter()
             n = self.or_()
             self.expect(")")
+            self.depth -= 1
             return n
         if t[0] != "ident":
             raise _FilterSyntax(t[2])
@@ -219,8 +242,10 @@ class _Parser:
             self.next()
             var = self.expect("ident")[1]
             self.expect(":")
+            self.enter()
             inner = self.or_()
             self.expect(")")
+            self.depth -= 1
             return Node(low.rsplit("/", 1)[1], prop=name.rsplit("/", 1)[0], value=(var, inner))
         if self.peek()[0] == "(":
             # function call: startsWith(prop,'x'), endsWith(prop,'x'), contains(...)
@@ -258,11 +283,29 @@ class _Parser:
 
 def parse_filter(text: str) -> Node:
     try:
-        return _Parser(text).parse()
+        node = _Parser(text).parse()
+        if _tree_depth(node) > MAX_FILTER_DEPTH:
+            raise _FilterTooDeep()
+        return node
     except _FilterSyntax as exc:
         # Inferred: ODataLib's syntax error text, as Graph relays it.
         raise GraphError(400, "BadRequest", f"Invalid filter clause: Syntax error at position {exc.pos} "
                                             f"in '{text}'.") from None
+    except (_FilterTooDeep, RecursionError):
+        # Inferred: ODataLib's text when a query option nests past its recursion limit.
+        raise GraphError(400, "BadRequest", "Invalid filter clause: The recursion limit has been exceeded.") from None
+
+
+def _tree_depth(node: Node) -> int:
+    """Depth of a parsed filter, without recursion (a long `and` chain is a deep left spine)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        n, d = stack.pop()
+        deepest = max(deepest, d)
+        stack.extend((c, d + 1) for c in n.children)
+        if n.kind in ("any", "all") and isinstance(n.value, tuple):
+            stack.append((n.value[1], d + 1))
+    return deepest
 
 
 def _unsupported(spec: ResourceSpec, prop: str) -> GraphError:
@@ -570,7 +613,10 @@ def parse_query(request) -> Query:
     if "$skip" in opts:
         raise bad_request("'$skip' is not supported by the service.")
     if "$select" in opts:
-        q.select = [s.strip() for s in opts["$select"].split(",") if s.strip()]
+        # An empty item between commas ("$select=id,,displayName", "$select=,,,") is refused later
+        # as a property named '' (resolve_select / select_fields); a wholly empty $select selects all.
+        items = [s.strip() for s in opts["$select"].split(",")]
+        q.select = items if len(items) > 1 and "" in items else [s for s in items if s]
     if "$filter" in opts:
         q.filter = opts["$filter"].strip() or None
     if "$top" in opts:
@@ -617,6 +663,8 @@ def resolve_select(spec: ResourceSpec, q: Query) -> list[str] | None:
     out = []
     for s in q.select:
         if s == "*":
+            if "" in q.select:   # "*," still names an empty property
+                continue
             return None
         canon = spec._select_ci.get(s.lower())
         if canon is None:
@@ -827,6 +875,9 @@ def count_all(spec: ResourceSpec, q: Query, items: Iterable[Any]) -> int:
 def select_fields(obj: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
     if fields is None:
         return obj
+    if "" in fields:   # "$select=,,," on a resource without a property list: still the real refusal
+        type_name = str(obj.get("@odata.type") or "#microsoft.graph.entity").lstrip("#")
+        raise GraphError(400, "BadRequest", f"Could not find a property named '' on type '{type_name}'.")
     out = {k: v for k, v in obj.items() if k.startswith("@odata.type")}
     for f in fields:
         out[f] = obj.get(f)
