@@ -119,5 +119,8 @@ def windows_device(request, entra_mock):
         opts = request.getfixturevalue("entra_scenario").device.device_kwargs()
     session = requests.Session()
     device = WindowsDevice(session, clock=entra_mock.clock, seed=entra_mock.seed, **opts)
+    hint = entra_mock.device_skews.get(device.name)  # set through the control API, if any
+    if hint is not None:
+        device.skew_seconds = float(hint)
     yield device
     session.close()

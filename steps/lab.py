@@ -80,6 +80,7 @@ class Lab:
             opts = dict(self.device_settings)
             opts.update(settings)
             self.device = WindowsDevice(self.session, clock=self.world.clock, seed=self.world.seed, **opts)
+            apply_skew_hint(self.world, self.device)
         return self.device
 
     # -- checks ---------------------------------------------------------------------------------
@@ -96,6 +97,14 @@ class Lab:
         close = difflib.get_close_matches(want, [_norm(ln) for ln in lines], n=1, cutoff=0.5)
         hint = f" Closest line: {close[0]!r}." if close else ""
         raise StepFailed(f"The output has no line {expected!r}.{hint}")
+
+
+def apply_skew_hint(world, device) -> None:
+    """A clock skew set for this device's name through the server's control API
+    (`POST /_emu/devices/skew`) applies to the simulated PC the harness builds."""
+    hint = getattr(world, "device_skews", {}).get(device.name)
+    if hint is not None:
+        device.skew_seconds = float(hint)
 
 
 def _norm(line: str) -> str:

@@ -25,3 +25,13 @@ def test_scenario_device_settings_reach_the_device(entra_scenario, windows_devic
 def test_windows_device_fixture_joins(entra_user, windows_device, entra_tenant):
     assert windows_device.join(entra_user.user_principal_name, "P@ssw0rd!").name == "all_set"
     assert [d.display_name for d in entra_tenant.devices.values()] == [windows_device.name]
+
+
+def test_skew_hint_from_the_control_api_reaches_the_device(entra_world, entra_tenant, request):
+    from emulator.device.windows import WindowsDevice
+    from emulator.transport.direct import DirectSession
+
+    name = WindowsDevice(DirectSession(entra_world), clock=entra_world.clock, seed=entra_world.seed).name
+    entra_world.device_skews[name] = 1200.0
+    device = request.getfixturevalue("windows_device")
+    assert device.name == name and device.skew_seconds == 1200.0
