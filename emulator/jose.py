@@ -18,11 +18,9 @@ called with those checks switched off, which is how every caller here uses it.
 """
 from __future__ import annotations
 
-import binascii
 import hashlib
 import hmac
 import json
-import re
 from typing import Any, Sequence
 
 import jwt
@@ -32,11 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.utils import is_pem_format, is_ssh_key
 
-_SEGMENT = re.compile(r"[A-Za-z0-9_-]*").fullmatch
-_TO_STD = bytes.maketrans(b"-_", b"+/")
-_VALUE = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
-#: Bits the last character of an unpadded segment carries beyond the data, by len % 4.
-_SPARE_BITS = {0: 0, 2: 0x0F, 3: 0x03}
+from .wire.b64 import b64url_decode_strict
 
 #: Options every hot-path caller gives jwt.decode (claims checked by the caller).
 NO_CLAIM_CHECKS = {"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_aud": False,
@@ -55,21 +49,6 @@ class Parsed:
         self.signature = signature
 
 
-def _b64url(segment: str) -> bytes | None:
-    """Strict base64url (PyJWT's rules) or None."""
-    n = len(segment)
-    rem = n % 4
-    if rem == 1 or not _SEGMENT(segment):
-        return None
-    # Canonical form only: no stray bits in the last character (PyJWT re-encodes and compares).
-    if rem and _VALUE[segment[-1]] & _SPARE_BITS[rem]:
-        return None
-    try:
-        return binascii.a2b_base64(segment.encode("ascii").translate(_TO_STD) + b"=" * (-n % 4))
-    except (binascii.Error, ValueError):
-        return None
-
-
 def parse(token: Any) -> Parsed | None:
     """The token's parts when it is a plain, well-formed compact JWS; else None (PyJWT decides)."""
     if not isinstance(token, str):
@@ -78,13 +57,13 @@ def parse(token: Any) -> Parsed | None:
     if len(parts) != 3:
         return None
     h64, p64, s64 = parts
-    header_raw = _b64url(h64)
+    header_raw = b64url_decode_strict(h64)
     if header_raw is None:
         return None
-    payload = _b64url(p64)
+    payload = b64url_decode_strict(p64)
     if payload is None:
         return None
-    signature = _b64url(s64)
+    signature = b64url_decode_strict(s64)
     if signature is None:
         return None
     try:

@@ -1,6 +1,7 @@
 """Given-steps: the tenant, its users and settings, the PC, and named scenarios."""
 from .registry import phrase
 
+from emulator.world import policy
 from emulator.world.models import ROLE_TEMPLATES
 
 Q = r'"(?P<{}>[^"]+)"'
@@ -51,8 +52,7 @@ def user_disabled(lab, upn):
 def users_may_join(lab, value):
     t = lab.ensure_tenant()
     t.device_registration_policy["azureADJoin"]["allowedToJoin"] = {
-        "@odata.type": "#microsoft.graph.allDeviceRegistrationMembership" if value == "All"
-        else "#microsoft.graph.noDeviceRegistrationMembership"}
+        "@odata.type": policy.ALL if value == "All" else policy.NONE}
 
 
 @phrase("given", r'the maximum number of devices per user is (?P<n>\d+)')

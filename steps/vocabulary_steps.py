@@ -8,6 +8,7 @@ first user the feature added.
 from __future__ import annotations
 
 from emulator.runbook.labsetup import actor, actor_user, portal_sign_in, set_release, use_scenario
+from emulator.world import policy
 
 from .check_steps import connected_account, output_shows
 from .device_steps import click_known, open_settings, run_command, select_connected_account
@@ -46,8 +47,7 @@ def windows_release(lab, release):
         examples=['Given the user "adele.vance@contoso.com" may not join devices'])
 def user_may_not_join(lab, upn):
     lab.user(upn)
-    lab.ensure_tenant().device_registration_policy["azureADJoin"]["allowedToJoin"] = {
-        "@odata.type": "#microsoft.graph.noDeviceRegistrationMembership"}
+    lab.ensure_tenant().device_registration_policy["azureADJoin"]["allowedToJoin"] = {"@odata.type": policy.NONE}
 
 
 @phrase("given", r'the user ' + Q.format("upn") + r' has (?:reached|hit) the (?:maximum number of devices|'
@@ -198,10 +198,13 @@ def intune_platform_blocked(lab):
 @phrase("given", r'the Device Registration Service is busy',
         examples=["Given the Device Registration Service is busy"])
 def drs_busy(lab):
-    # The same fault rule as scenarios/drs-busy.yaml: every join request answers 503.
-    lab.world.faults.add({"name": "drs-busy", "host": "enterpriseregistration.windows.net", "method": "POST",
-                          "path": "^/EnrollmentServer/device/?$", "status": 503, "error": "drs:ServiceUnavailable",
-                          "headers": {"Retry-After": "30"}})
+    # The fault rules of the packaged drs-busy scenario, its one definition: every join request answers 503.
+    from emulator.scenarios import read_scenario
+    from emulator.scenarios.loader import PACKAGE_DATA_DIR
+
+    doc, _ = read_scenario(PACKAGE_DATA_DIR / "drs-busy.yaml")
+    for rule in doc.get("faults") or []:
+        lab.world.faults.add(dict(rule))
 
 
 # -- Whens: the person at the PC ------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from emulator.device import ElementNotFound, WindowsDevice
+from emulator.device.dsregcmd import parse_status
 from emulator.transport.direct import DirectSession
 from emulator.world.world import World
 
@@ -34,11 +35,7 @@ def device(world):
 
 
 def dsreg(d):
-    out = {}
-    for line in d.dsregcmd_status().split("\n"):
-        if line[26:28] == " :":
-            out.setdefault(line[:26].strip(), line[29:])
-    return out
+    return parse_status(d.dsregcmd_status())
 
 
 def test_end_to_end_over_requests(world, tenant, user, entra_mock):
@@ -120,8 +117,11 @@ def test_unknown_user(world, device):
     world.create_tenant("Contoso", "contoso.com")
     s = device.join("ghost@contoso.com", PASSWORD)
     assert not device.joined
-    assert s.name in ("signin_email", "signin_password", "signin_error")
-    assert "This username may be incorrect" in " ".join(s.lines) or "AADSTS50034" in " ".join(s.lines)
+    # Windows stays on the email page and says so under the field (AADSTS50034: no such user).
+    assert s.name == "signin_email" and s.title == "Let's get you signed in"
+    assert s.lines[-1] == ("This username may be incorrect. Make sure you typed it correctly. Otherwise, "
+                           "contact your admin.")
+    assert device.last_error.code == 50034
 
 
 def test_users_may_not_join(tenant, user, device):

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from emulator.device import WindowsDevice
-from emulator.device.dsregcmd import FOOTER, field_line
+from emulator.device.dsregcmd import FOOTER, field_line, parse_status
 from emulator.transport.direct import DirectSession
 from emulator.world.world import World
 
@@ -42,14 +42,6 @@ def check_layout(text: str) -> list[str]:
             assert line[28] == " " and line[29:].strip() == line[29:], f"value spacing: {line!r}"
         i += 1
     return titles
-
-
-def fields(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.split("\n"):
-        if len(line) >= 28 and line[26:28] == " :":
-            out.setdefault(line[:26].strip(), line[29:])
-    return out
 
 
 def section_lines(text: str, title: str) -> list[str]:
@@ -97,7 +89,7 @@ def test_not_joined(world):
     out = d.dsregcmd_status()
     assert check_layout(out) == ["Device State", "User State", "SSO State", "IE Proxy Config for Current User",
                                  "WinHttp Default Proxy Config", "Ngc Prerequisite Check"]
-    f = fields(out)
+    f = parse_status(out)
     assert f["AzureAdJoined"] == "NO" and f["DomainJoined"] == "NO" and f["EnterpriseJoined"] == "NO"
     assert f["Device Name"] == "DESKTOP-EMU0002"
     assert f["AzureAdPrt"] == "NO" and f["AzureAdPrtAuthority"] == "NO" and f["EnterprisePrtAuthority"] == "NO"
@@ -118,7 +110,7 @@ def test_joined_enrolled_with_prt(world):
     d.sign_in(u.user_principal_name, PASSWORD)
     out = d.dsregcmd_status()
     assert check_layout(out) == JOINED_SECTIONS
-    f = fields(out)
+    f = parse_status(out)
     assert (f["AzureAdJoined"], f["EnterpriseJoined"], f["DomainJoined"]) == ("YES", "NO", "NO")
     assert f["DeviceId"] == d.device_id and re.fullmatch(r"[0-9a-f-]{36}", f["DeviceId"])
     assert re.fullmatch(r"[0-9A-F]{40}", f["Thumbprint"])
@@ -141,7 +133,7 @@ def test_joined_enrolled_with_prt(world):
     assert "AcquirePrtDiagnostics" not in f
     # empty values end right after the colon
     assert "               SettingsUrl :\n" in out
-    assert fields(d.dsregcmd_status(elevated=True))["KeySignTest"] == "PASSED"
+    assert parse_status(d.dsregcmd_status(elevated=True))["KeySignTest"] == "PASSED"
 
 
 def test_joined_not_enrolled_has_empty_mdm_lines(world):
@@ -153,7 +145,7 @@ def test_joined_not_enrolled_has_empty_mdm_lines(world):
     assert check_layout(out) == JOINED_SECTIONS
     for label in ("MdmUrl", "MdmTouUrl", "MdmComplianceUrl"):
         assert label.rjust(26) + " :\n" in out
-    f = fields(out)
+    f = parse_status(out)
     assert f["DisplayNameUpdated"] == "YES"
     # still the local administrator who joined from Settings: no PRT, local account name
     assert f["AzureAdPrt"] == "NO" and f["Executing Account Name"] == f"{d.name}\\LocalAdmin"
@@ -171,7 +163,7 @@ def test_failed_prt_shows_acquire_diagnostics(world):
     assert s.name == "desktop"            # cached logon
     out = d.dsregcmd_status()
     check_layout(out)
-    f = fields(out)
+    f = parse_status(out)
     assert f["AzureAdPrt"] == "NO"
     assert f["AcquirePrtDiagnostics"] == "PRESENT"
     assert f["Attempt Status"] == "0xc000006d"
@@ -199,7 +191,7 @@ def test_deleted_or_disabled_device_learned_from_prt_failure(world, action):
         t.device_by_device_id(d.device_id).account_enabled = False
     d.restart()
     assert d.sign_in(u.user_principal_name, PASSWORD).name == "desktop"
-    f = fields(d.dsregcmd_status())
+    f = parse_status(d.dsregcmd_status())
     assert f["AzureAdJoined"] == "YES"
     assert f["DeviceAuthStatus"] == "FAILED. Device is either disabled or deleted"
     assert f["AzureAdPrt"] == "NO" and f["AcquirePrtDiagnostics"] == "PRESENT"

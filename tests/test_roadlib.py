@@ -1,6 +1,5 @@
 """Unmodified ROADtools roadlib against the emulator: DRS token, device join, PRT, PRT use, renewal,
 and device delete with the device certificate (real-clients.md §3)."""
-import base64
 import json
 import warnings
 
@@ -9,9 +8,11 @@ import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
 from roadtools.roadlib.auth import Authentication, AuthenticationException
 from roadtools.roadlib.deviceauth import DeviceAuthentication
 
+from emulator.services.registration.certificates import drs_ca_name
 from emulator.world.world import World
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -142,6 +143,10 @@ def test_roadlib_join_refused_when_users_may_not_join(world, tenant, user, tmp_p
 def test_roadlib_cert_is_parseable_and_subject_is_single_cn(world, tenant, user, tmp_path):
     da, certout, _ = _join(tmp_path, user.user_principal_name)
     cert = x509.load_pem_x509_certificate(open(certout, "rb").read())
-    assert len(list(cert.subject)) == 1
-    raw = base64.b64encode(cert.public_bytes(serialization.Encoding.DER))
-    assert raw
+    (cn,) = list(cert.subject)   # a single attribute: CN=<device id>
+    assert cn.oid == NameOID.COMMON_NAME
+    der = cert.public_bytes(serialization.Encoding.DER)
+    assert x509.load_der_x509_certificate(der) == cert
+    assert cert.issuer == drs_ca_name()
+    device = tenant.device_by_device_id(cn.value)
+    assert device is not None and device.owner_id == user.id and device.cert_der == der

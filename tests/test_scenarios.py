@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import pytest
 import yaml
 
+from emulator.device.dsregcmd import parse_status
 from emulator.scenarios import (FIX_ACTIONS, ScenarioError, apply_fix, find_scenario, list_scenarios, load_scenario,
                                 parse_duration, validate)
 from emulator.scenarios.loader import PACKAGE_DATA_DIR
@@ -494,14 +495,6 @@ def test_sign_in_symptom_and_fix(name):
 
 # -- end to end: the simulated Windows device shows what each file promises -------------------------
 
-def _dsreg(device) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in device.dsregcmd_status().split("\n"):
-        if line[26:28] == " :":
-            out.setdefault(line[:26].strip(), line[29:].strip())
-    return out
-
-
 def _run_device(w, settings, actor, expect, seed):
     from emulator.device import WindowsDevice
     from emulator.transport.direct import DirectSession
@@ -525,7 +518,7 @@ def _run_device(w, settings, actor, expect, seed):
     if expect.aadsts and expect.aadsts not in SIGN_IN_CODES:  # refused later, at the PRT request
         failure = d.prts[actor.upn.lower()].last_failure
         assert failure is not None and f"AADSTS{expect.aadsts}" in failure.server_description
-    status = _dsreg(d)
+    status = parse_status(d.dsregcmd_status())
     if expect.prt is not None:
         assert (status.get("AzureAdPrt") == "YES") == expect.prt
     for line in expect.dsregcmd:

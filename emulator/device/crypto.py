@@ -18,18 +18,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.kbkdf import CounterLocation, KBKDFHMAC, Mode
 from cryptography.x509.oid import NameOID
 
+from ..wire.b64 import b64url_decode, b64url_encode
+
 #: Fixed CSR subject every join client uses [HB-SPEC][ROAD][AADINT].
 CSR_SUBJECT_CN = "7E980AD9-B86D-4306-9425-9AC066FB014A"
 KDF_LABEL = b"AzureAD-SecureConversation"
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(text: str) -> bytes:
-    text = text.strip()
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def b64_any_decode(text: str) -> bytes:
@@ -73,10 +66,10 @@ def bcrypt_rsakey_blob(pub: RSAPublicKey) -> bytes:
 
 
 def jwt_rs256(header: dict[str, Any], payload: dict[str, Any], key: RSAPrivateKey) -> str:
-    h = b64url(json.dumps(header, separators=(",", ":")).encode())
-    p = b64url(json.dumps(payload, separators=(",", ":")).encode())
+    h = b64url_encode(json.dumps(header, separators=(",", ":")).encode())
+    p = b64url_encode(json.dumps(payload, separators=(",", ":")).encode())
     sig = key.sign(f"{h}.{p}".encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
-    return f"{h}.{p}.{b64url(sig)}"
+    return f"{h}.{p}.{b64url_encode(sig)}"
 
 
 def derive_key(session_key: bytes, context: bytes) -> bytes:
@@ -91,10 +84,10 @@ def jwt_hs256_kdf2(payload: dict[str, Any], session_key: bytes, ctx: bytes) -> s
     header = {"alg": "HS256", "ctx": base64.b64encode(ctx).decode("ascii"), "kdf_ver": 2, "typ": "JWT"}
     body = json.dumps(payload, separators=(",", ":")).encode()
     key = derive_key(session_key, hashlib.sha256(ctx + body).digest())
-    h = b64url(json.dumps(header, separators=(",", ":")).encode())
-    p = b64url(body)
+    h = b64url_encode(json.dumps(header, separators=(",", ":")).encode())
+    p = b64url_encode(body)
     sig = hmac.new(key, f"{h}.{p}".encode("ascii"), hashlib.sha256).digest()
-    return f"{h}.{p}.{b64url(sig)}"
+    return f"{h}.{p}.{b64url_encode(sig)}"
 
 
 def unwrap_session_key(session_key_jwe: str, transport_key: RSAPrivateKey) -> bytes:

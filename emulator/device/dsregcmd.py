@@ -44,6 +44,18 @@ def section(title: str, rows: list) -> list[str]:
     return out
 
 
+def parse_status(text: str) -> dict[str, str]:
+    """The fields of `dsregcmd /status` output: label -> value, the first occurrence of each label.
+
+    A field line is one whose " :" starts at column LABEL_WIDTH (the layout rule above); the value
+    follows after " : " (empty when the line ends at the colon), surrounding blanks removed."""
+    out: dict[str, str] = {}
+    for line in text.split("\n"):
+        if line[LABEL_WIDTH:LABEL_WIDTH + 2] == " :":
+            out.setdefault(line[:LABEL_WIDTH].strip(), line[LABEL_WIDTH + 3:].strip())
+    return out
+
+
 def yn(v: bool) -> str:
     return "YES" if v else "NO"
 

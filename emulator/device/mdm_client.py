@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.x509.oid import NameOID
 
-from ..services.intune import soap
+from ..wire import soap
 from ..world.catalogue import HRESULTS
 
 USER_AGENT = "ENROLLClient"

@@ -33,7 +33,7 @@ import requests
 
 from ..world.clock import CloudClock, DeviceClock
 from ..world.ids import uuid4_str
-from ..world.keys import pool_key, pool_size
+from ..world.keys import device_pool_key, device_pool_size
 from . import crypto, screens
 from .errors import (E_MENROLL_AUTHENTICATION, E_NET_CANNOT_CONNECT, E_NET_SECURE_FAILURE, LOGON_MESSAGES,
                      NETWORK_STATE_CODES, PASSWORD_PAGE_CODES, SIGNIN_ERROR_DEFAULT_TITLE, SIGNIN_ERROR_TITLE,
@@ -209,7 +209,7 @@ class WindowsDevice:
         self.last_join_error: int | None = None
         self.http_log: list[tuple[str, str, int]] = []
         self.net = DeviceNetworkSession(self)
-        self._key_offset = zlib.crc32(f"device:{seed}:{self.name}".encode()) % max(pool_size(), 1)
+        self._key_offset = zlib.crc32(f"device:{seed}:{self.name}".encode()) % device_pool_size()
         self._keys_taken = 0
         self._tmpdir: str | None = None
         self._flow = _JoinFlow()
@@ -917,8 +917,9 @@ class WindowsDevice:
         return body
 
     def _take_key(self):
-        """The TPM makes a key: the next pool key for this device."""
-        k = pool_key(self._key_offset + 7 * self._keys_taken + 3)
+        """The TPM makes a key: the next pool key for this device (never one of the world's own keys:
+        devices draw from the pool outside its reserved part; stride 5 is coprime with its 56 keys)."""
+        k = device_pool_key(self._key_offset + 5 * self._keys_taken + 3)
         self._keys_taken += 1
         return k
 

@@ -519,13 +519,9 @@ DSREG_KEYS = ("AzureAdJoined", "DomainJoined", "AzureAdPrt", "MdmUrl", "DeviceAu
 
 
 def _dsreg_lines(output: str) -> list[str]:
-    out = []
-    for ln in output.splitlines():
-        if " : " in ln or ln.rstrip().endswith(" :"):
-            label = ln.split(":", 1)[0].strip()
-            if label in DSREG_KEYS:
-                out.append(f"{label} : {ln.split(':', 1)[1].strip()}".rstrip())
-    return out
+    from ..device.dsregcmd import parse_status   # (here: the device package is slow to import)
+
+    return [f"{label} : {value}".rstrip() for label, value in parse_status(output).items() if label in DSREG_KEYS]
 
 
 def _play_join(lab, upn: str, password: str, mfa: str) -> None:

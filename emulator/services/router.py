@@ -101,7 +101,11 @@ class Router:
             raise NotEmulated(request, self.suggestions(request))
         route, params = found
         ctx = RequestContext(world, request, params, route)
-        world.requests_served += 1
+        count = getattr(world, "count_request", None)
+        if count is not None:
+            count()                       # thread-safe (World)
+        else:
+            world.requests_served += 1    # a stand-in world without the counter method
         injected = intercept_fault(ctx)
         if injected is not None:
             return injected

@@ -241,11 +241,7 @@ class ControlAPI:
 
     def delete_tenant(self, req) -> Response:
         t = self._tenant(req.params["ref"])
-        w = self.world
-        with w.lock:
-            w.tenants.pop(t.id, None)
-            for d in [k for k, v in w._domains.items() if v == t.id]:
-                w._domains.pop(d, None)
+        self.world.remove_tenant(t.id)
         return Response(204)
 
     def tenant_state(self, req) -> dict:

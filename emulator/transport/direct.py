@@ -12,6 +12,7 @@ import requests
 
 from ..http import Request
 from ..services.router import NotEmulated, default_router
+from .client_cert import client_cert_bytes
 
 
 _UNSET = object()
@@ -87,12 +88,7 @@ class DirectSession:
             body = data.encode()
         elif data is not None:
             body = bytes(data)
-        client_cert = None
-        if cert:
-            path = cert[0] if isinstance(cert, (tuple, list)) else cert
-            with open(path, "rb") as fh:
-                client_cert = fh.read()
-        req = Request(method, url, h, body, client_cert=client_cert)
+        req = Request(method, url, h, body, client_cert=client_cert_bytes(cert))
         if not self.router.serves_host(req.host):
             raise requests.ConnectionError(str(NotEmulated(req, [])))
         resp = self.router.dispatch(self.world, req)

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from ..http import Request
 from ..services.router import NotEmulated, default_router
+from .client_cert import client_cert_bytes
 
 if TYPE_CHECKING:   # imported when a mock starts: `import emulator` / `mock_entra` stay cheap
     import requests
@@ -28,18 +29,6 @@ if TYPE_CHECKING:   # imported when a mock starts: `import emulator` / `mock_ent
 # Microsoft domains refused loudly (NotEmulated) rather than reported as unreachable.
 _MICROSOFT_DOMAINS = (r"microsoft\.com|microsoftonline\.com|windows\.net|microsoftonline-p\.com|azure\.com|"
                       r"azure\.net|office\.com|office365\.com|live\.com|msftauth\.net|msauth\.net")
-
-
-def _client_cert_bytes(cert: Any) -> bytes | None:
-    """requests' `cert=` is a path or (certfile, keyfile); the DRS delete authenticates with it."""
-    if not cert:
-        return None
-    path = cert[0] if isinstance(cert, (tuple, list)) else cert
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError:
-        return None
 
 
 def to_request(prepared: requests.PreparedRequest) -> Request:
@@ -52,7 +41,7 @@ def to_request(prepared: requests.PreparedRequest) -> Request:
         body = b"".join(c.encode("utf-8") if isinstance(c, str) else bytes(c) for c in body)
     kwargs = getattr(prepared, "req_kwargs", {}) or {}
     return Request(prepared.method or "GET", prepared.url or "", dict(prepared.headers), bytes(body),
-                   client_cert=_client_cert_bytes(kwargs.get("cert")))
+                   client_cert=client_cert_bytes(kwargs.get("cert")))
 
 
 class mock_entra:

@@ -170,7 +170,7 @@ class _Handler(socketserver.BaseRequestHandler):
         sock: socket.socket = self.request
         watch = self.watch = _Watch(sock)
         emu._track(watch, True)
-        emu.stats["connections"] += 1
+        emu.count_stat("connections")
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.settimeout(IDLE_TIMEOUT)
@@ -251,13 +251,13 @@ class _Handler(socketserver.BaseRequestHandler):
                                                          "CONNECT needs host:port."}, 400), keep_alive=False)
                         return
                     if not emu.may_tunnel(host, port):
-                        emu.stats["refused_connects"] += 1
+                        emu.count_stat("refused_connects")
                         self._write(conn, json_response(
                             {"error": "forbidden",
                              "error_description": f"entra-emu does not emulate {host}:{port} and never forwards "
                                                   "traffic. Add that host to NO_PROXY."}, 403), keep_alive=False)
                         return
-                    emu.stats["tunnels"] += 1
+                    emu.count_stat("tunnels")
                     conn.sock.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
                     tconn = self._start_tls(conn, host)
                     if tconn is None:
@@ -513,6 +513,7 @@ class EmulatorServer:
         self._watchdog_stop = threading.Event()
         self.stats = {"connections": 0, "tunnels": 0, "refused_connects": 0, "refused_busy": 0,
                       "closed_idle_for_room": 0, "timed_out": 0}
+        self._stats_lock = threading.Lock()
         self.started = time.time()
         self.httpd = _TCPServer((host, port), _Handler, self)
         self.host = host
@@ -568,6 +569,11 @@ class EmulatorServer:
                 ctx = self._ssl_ctx
         return ctx
 
+    def count_stat(self, name: str) -> None:
+        """Add one to `stats[name]` (under a lock: connection threads and the watchdog all count)."""
+        with self._stats_lock:
+            self.stats[name] = self.stats.get(name, 0) + 1
+
     def _track(self, watch: _Watch, add: bool) -> None:
         with self._conns_lock:
             if add:
@@ -585,12 +591,12 @@ class EmulatorServer:
                 return True
             idle = [w for w in self._conns if w.idle]
             if not idle:
-                self.stats["refused_busy"] += 1
+                self.count_stat("refused_busy")
                 return False
             victim = min(idle, key=lambda w: w.since)
             victim.idle = False
             self._active += 1
-            self.stats["closed_idle_for_room"] += 1
+            self.count_stat("closed_idle_for_room")
         _kill(victim.sock)
         return True
 
@@ -606,7 +612,7 @@ class EmulatorServer:
                 late = [w for w in self._conns if w.deadline and w.deadline < now]
             for w in late:
                 w.deadline = 0.0
-                self.stats["timed_out"] += 1
+                self.count_stat("timed_out")
                 log.info("closing a connection that was too slow to send its request")
                 _kill(w.sock)
 

@@ -202,32 +202,17 @@ def ensure_tls_files(state_dir: str | os.PathLike | None = None, extra_hosts=())
 
 # -- client-certificate trust: the world's DRS CA ------------------------------------------------
 
-DRS_CA_OU = "82dbaca4-3e81-46ca-9c73-0950c1eaca97"
-
-
-def _drs_ca_name() -> x509.Name:
-    try:  # one definition of the issuer name, the registration service's, when it is there
-        from ..services.registration.certificates import drs_ca_name
-
-        return drs_ca_name()
-    except ImportError:
-        return x509.Name([x509.RelativeDistinguishedName([
-            x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "net"),
-            x509.NameAttribute(NameOID.DOMAIN_COMPONENT, "windows"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "MS-Organization-Access"),
-            x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, DRS_CA_OU),
-        ])])
-
-
 def drs_ca_certificate(world) -> x509.Certificate:
     """A self-signed CA certificate over `world.drs_ca_key` named as the DRS issuer, so OpenSSL
     accepts device certificates DRS issued as TLS client certificates.
 
     Inferred: the real MS-Organization-Access CA is not published; only its name and key matter
     for chain building (device certificates carry no authority key identifier)."""
+    from ..services.registration.certificates import drs_ca_name   # the one definition of the name
+
     def build() -> x509.Certificate:
         key = world.drs_ca_key
-        name = _drs_ca_name()
+        name = drs_ca_name()
         return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                 .serial_number(1)
                 .not_valid_before(_dt.datetime(2014, 1, 1, tzinfo=_UTC))

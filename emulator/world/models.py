@@ -127,8 +127,18 @@ class _CountedDict(dict):
 
 _MISSING = object()
 
-#: Bumped whenever a device's or managed device's owner is re-assigned (see `_OwnerField`).
+#: Bumped whenever a device's or managed device's owner is re-assigned (see `_OwnerField`); only
+#: ever compared for equality, to invalidate the tenants' owner indexes. Process-wide, not per
+#: tenant: a device object does not know which tenant (or copied collection) holds it, so a bump
+#: cannot be aimed at one tenant's index. Read without a lock (one int); bumped under
+#: `_OWNER_EPOCH_LOCK` so concurrent bumps are never lost and the value only grows.
 OWNER_EPOCH = [0]
+_OWNER_EPOCH_LOCK = threading.Lock()
+
+
+def _bump_owner_epoch() -> None:
+    with _OWNER_EPOCH_LOCK:
+        OWNER_EPOCH[0] += 1
 
 
 class _OwnerField:
@@ -154,11 +164,11 @@ class _OwnerField:
         changed = self.name in d and d[self.name] != value
         d[self.name] = value
         if changed:
-            OWNER_EPOCH[0] += 1
+            _bump_owner_epoch()
 
     def __delete__(self, obj: Any) -> None:
         del obj.__dict__[self.name]
-        OWNER_EPOCH[0] += 1
+        _bump_owner_epoch()
 
 
 @dataclass

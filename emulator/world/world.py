@@ -13,7 +13,7 @@ from typing import Any
 from .clock import CloudClock
 from .faults import FaultEngine
 from .ids import IdFactory
-from .keys import KeyPool
+from .keys import WORLD_KEY_COUNT, KeyPool
 from .models import (INTUNE_APP_ID, INTUNE_ENROLLMENT_APP_ID, KNOWN_SKUS, Application, Group, Tenant, User)
 
 DEFAULT_DRP_DESCRIPTION = ("Tenant-wide policy that manages intial provisioning controls using quota restrictions, "
@@ -101,7 +101,8 @@ class World:
         self.tenants: dict[str, Tenant] = {}
         self._domains: dict[str, str] = {}
         self.faults = FaultEngine(seed)
-        self.requests_served = 0
+        self._requests_lock = threading.Lock()
+        self._requests_served = 0
         #: Re-raise handler bugs instead of answering 500 (tests turn this on).
         self.raise_server_errors = False
         #: Seconds a device-code client is told to wait between polls (the real service says 5).
@@ -130,6 +131,18 @@ class World:
             for d in [tenant.initial_domain, *tenant.domains]:
                 self._domains[d.lower()] = tenant.id
         return tenant
+
+    def remove_tenant(self, tenant_id: str) -> Tenant | None:
+        """Forget a tenant and every domain that points at it; the removed tenant (None if unknown)."""
+        with self.lock:
+            t = self.tenants.pop(tenant_id, None)
+            if t is None and tenant_id:
+                t = self.tenants.pop(tenant_id.lower(), None)
+            if t is None:
+                return None
+            for d in [k for k, v in self._domains.items() if v == t.id]:
+                del self._domains[d]
+        return t
 
     def create_tenant(self, name: str = "Contoso", domain: str | None = None, *, tenant_id: str | None = None,
                       extra_domains: list[str] | None = None, intune: bool = True, mdm_scope: str = "all",
@@ -221,13 +234,48 @@ class World:
         return KNOWN_SKUS[part_number]
 
     def cached(self, key: str, factory):
+        """The value cached under `key`, built once by `factory()` (under the world lock, so two
+        threads never both build it; the lock is re-entrant, so a factory may call `cached` too)."""
         v = self._cache.get(key)
         if v is None:
-            v = self._cache[key] = factory()
+            with self.lock:
+                v = self._cache.get(key)
+                if v is None:
+                    v = self._cache[key] = factory()
         return v
+
+    # -- request counter -----------------------------------------------------------------------
+    def count_request(self) -> int:
+        """Count one request served (thread-safe); the new total."""
+        with self._requests_lock:
+            self._requests_served += 1
+            return self._requests_served
+
+    @property
+    def requests_served(self) -> int:
+        return self._requests_served
+
+    @requests_served.setter
+    def requests_served(self, value: int) -> None:
+        with self._requests_lock:
+            self._requests_served = int(value)
+
+
+def derived_int(seed: int | str, purpose: str, bits: int) -> int:
+    """A `bits`-bit number fixed by the world seed and a purpose (e.g. "issuer-cert"), without
+    drawing from `world.ids`: for values built lazily (certificate serials), so when they are built
+    does not shift the GUIDs the world hands out afterwards. Never 0 (certificate serials must be
+    positive)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"entra-emu:{seed}:{purpose}".encode()).digest()
+    while len(digest) * 8 < bits:
+        digest += hashlib.sha256(digest).digest()
+    return (int.from_bytes(digest, "big") >> (len(digest) * 8 - bits)) or 1
 
 
 def _seed_offset(seed: int | str) -> int:
+    """Where in the world's reserved part of the key pool this seed's keys start."""
     import zlib
 
-    return zlib.crc32(str(seed).encode()) % 64
+    return zlib.crc32(str(seed).encode()) % WORLD_KEY_COUNT

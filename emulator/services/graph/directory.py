@@ -585,18 +585,20 @@ def create_device(ctx: GraphContext):
     if not GUID.match(dev_id):
         raise bad_request("Invalid value specified for property 'deviceId' of resource 'Device'.")
     t = ctx.tenant
-    if t.device_by_device_id(dev_id) is not None:
-        raise bad_request("Another object with the same value for property deviceId already exists.")
-    d = DirectoryDevice(id=ctx.world.ids.guid(), device_id=dev_id, display_name=str(body["displayName"]),
-                        operating_system=str(body["operatingSystem"]),
-                        operating_system_version=str(body["operatingSystemVersion"]),
-                        account_enabled=bool(body["accountEnabled"]),
-                        trust_type=body.get("trustType") if body.get("trustType") in ("AzureAd", "Workplace",
-                                                                                       "ServerAd") else "Workplace",
-                        registration_time=ctx.world.clock.now(),
-                        physical_ids=[str(p) for p in body.get("physicalIds") or []],
-                        profile_type=body.get("profileType") or "RegisteredDevice")
+    # The duplicate check and the insert under one lock: two concurrent creates of the same
+    # deviceId must not both succeed.
     with ctx.world.lock:
+        if t.device_by_device_id(dev_id) is not None:
+            raise bad_request("Another object with the same value for property deviceId already exists.")
+        d = DirectoryDevice(id=ctx.world.ids.guid(), device_id=dev_id, display_name=str(body["displayName"]),
+                            operating_system=str(body["operatingSystem"]),
+                            operating_system_version=str(body["operatingSystemVersion"]),
+                            account_enabled=bool(body["accountEnabled"]),
+                            trust_type=body.get("trustType") if body.get("trustType") in (
+                                "AzureAd", "Workplace", "ServerAd") else "Workplace",
+                            registration_time=ctx.world.clock.now(),
+                            physical_ids=[str(p) for p in body.get("physicalIds") or []],
+                            profile_type=body.get("profileType") or "RegisteredDevice")
         t.devices[d.id] = d
     record_audit(ctx.world, t, activity="Add device", category="Device", service="Core Directory",
                  operation_type="Add", initiated_by=ctx.caller.user, targets=[device_target(d)], app=_audit_app(ctx))

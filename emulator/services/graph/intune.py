@@ -236,13 +236,11 @@ def post_cfg(ctx: GraphContext):
     _validate_cfg(body, kind)
     t = ctx.tenant
     now = iso_z(ctx.world.clock.now())
-    existing = [c.get("priority", 0) for c in t.enrollment_configurations
-                if c.get("@odata.type") == kind and c.get("priority", 0) != 0]
     cfg: dict[str, Any] = {"@odata.type": kind,
                            # Inferred: custom restrictions are "<guid>_<Type>" like the defaults.
                            "id": f"{ctx.world.ids.guid()}_{_CONFIG_TYPES[kind][1]}",
                            "displayName": body["displayName"], "description": body.get("description") or "",
-                           "priority": max(existing, default=0) + 1, "createdDateTime": now,
+                           "priority": None, "createdDateTime": now,     # set below, under the lock
                            "lastModifiedDateTime": now, "version": 1}
     if kind == "#microsoft.graph.deviceEnrollmentLimitConfiguration":
         cfg["limit"] = body.get("limit", 5)
@@ -256,6 +254,11 @@ def post_cfg(ctx: GraphContext):
             cfg[k] = copy.deepcopy(v)
     cfg["assignments"] = []
     with ctx.world.lock:
+        # The next priority is read and taken in the same locked step as the append, so two
+        # concurrent creates never get the same priority.
+        existing = [c.get("priority", 0) for c in t.enrollment_configurations
+                    if c.get("@odata.type") == kind and c.get("priority", 0) != 0]
+        cfg["priority"] = max(existing, default=0) + 1
         t.enrollment_configurations.append(cfg)
     out = {"@odata.context": ctx.context_url(f"{ENROLLMENT_FRAGMENT}/$entity")}
     out.update(_cfg_out(ctx, cfg))
@@ -295,6 +298,8 @@ def delete_cfg(ctx: GraphContext):
         raise IntuneError(400, "BadRequest", "The default enrollment configuration cannot be deleted.")
     t = ctx.tenant
     with ctx.world.lock:
+        if not any(c is cfg for c in t.enrollment_configurations):
+            raise _not_found(ctx)          # deleted meanwhile by another request
         t.enrollment_configurations.remove(cfg)
         _renumber(t, cfg.get("@odata.type"))
     return ctx.no_content()
@@ -363,6 +368,8 @@ def set_priority(ctx: GraphContext):
     t = ctx.tenant
     kind = cfg.get("@odata.type")
     with ctx.world.lock:
+        if not any(c is cfg for c in t.enrollment_configurations):
+            raise _not_found(ctx)          # deleted meanwhile by another request
         same = sorted((c for c in t.enrollment_configurations
                        if c.get("@odata.type") == kind and c.get("priority", 0) != 0 and c is not cfg),
                       key=lambda c: c["priority"])

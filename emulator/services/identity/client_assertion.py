@@ -2,13 +2,14 @@
 certificates registered on the application."""
 from __future__ import annotations
 
-import base64
 import hashlib
 
 import jwt
 from cryptography import x509
 
+from ...wire.b64 import b64url_encode
 from .exceptions import AadstsError
+from .prt import check_time_window
 
 
 def verify_client_assertion(ctx, tenant, app, assertion: str) -> dict:
@@ -20,8 +21,7 @@ def verify_client_assertion(ctx, tenant, app, assertion: str) -> dict:
     if not isinstance(x5t, str):
         x5t = None   # absent or not a string (a list, a number): no certificate can match
     for der in app.certificates:
-        digests = {base64.urlsafe_b64encode(hashlib.sha1(der).digest()).rstrip(b"=").decode(),
-                   base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode()}
+        digests = {b64url_encode(hashlib.sha1(der).digest()), b64url_encode(hashlib.sha256(der).digest())}
         if x5t not in digests:
             continue
         key = x509.load_der_x509_certificate(der).public_key()
@@ -30,10 +30,12 @@ def verify_client_assertion(ctx, tenant, app, assertion: str) -> dict:
                                 options={"verify_exp": False, "verify_nbf": False, "verify_aud": False})
         except jwt.PyJWTError:
             raise AadstsError(700027) from None
-        now = ctx.world.clock.timestamp()
-        exp, nbf = _numeric_date(claims, "exp"), _numeric_date(claims, "nbf")
-        if exp + 300 < now or nbf - 300 > now:
-            raise AadstsError(700024, now=int(now), nbf=claims.get("nbf"), exp=claims.get("exp"))
+        # The PRT's time-window rule and AADSTS700024 text. An assertion must carry exp (absent
+        # counts as 0, so expired); nbf only when present; iat is not checked here.
+        window = {"exp": _numeric_date(claims, "exp")}
+        if "nbf" in claims:
+            window["nbf"] = _numeric_date(claims, "nbf")
+        check_time_window(ctx.world, window)
         if claims.get("iss") != app.app_id or claims.get("sub") != app.app_id:
             raise AadstsError(700023, error="invalid_client",
                               message="Client assertion audience claim does not match Realm issuer.")

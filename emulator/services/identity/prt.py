@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFHMAC, CounterLocation,
 
 from ... import jose
 from ...http import Response, json_response, text_response
+from ...wire.b64 import b64url_decode, b64url_encode
 from ...world import events, policy
 from ...world.models import BROKER_CLIENT_ID, WINDOWS_CLOUDAP_CLIENT_ID
 from ..registration import certificates as certs
@@ -87,14 +88,6 @@ def _unknown_resource(resource: str, tenant) -> AadstsError:
 
 # -- helpers ------------------------------------------------------------------------------------
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _b64url_decode(s: str) -> bytes:
-    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
-
-
 def kdf(session_key: bytes, context: bytes) -> bytes:
     """SP 800-108 counter mode HMAC-SHA256, label AzureAD-SecureConversation (KDF v1)."""
     return KBKDFHMAC(algorithm=hashes.SHA256(), mode=Mode.CounterMode, length=32, rlen=4, llen=4,
@@ -110,21 +103,22 @@ def kdf_v2(session_key: bytes, ctx: bytes, payload: bytes) -> bytes:
 def encrypt_response(session_key: bytes, data: dict[str, Any], ctx: bytes | None = None) -> str:
     """The compact JWE a PRT-signed request is answered with: alg dir, A256GCM, key = KDF v1 of `ctx`."""
     ctx = ctx if ctx is not None else os.urandom(24)
-    header = _b64url(json.dumps({"alg": "dir", "enc": "A256GCM", "ctx": base64.b64encode(ctx).decode()},
-                                separators=(",", ":")).encode())
+    header = b64url_encode(json.dumps({"alg": "dir", "enc": "A256GCM", "ctx": base64.b64encode(ctx).decode()},
+                                      separators=(",", ":")).encode())
     iv = os.urandom(12)
     sealed = AESGCM(kdf(session_key, ctx)).encrypt(iv, json.dumps(data, separators=(",", ":")).encode(),
                                                   header.encode("ascii"))
-    return f"{header}..{_b64url(iv)}.{_b64url(sealed[:-16])}.{_b64url(sealed[-16:])}"
+    return f"{header}..{b64url_encode(iv)}.{b64url_encode(sealed[:-16])}.{b64url_encode(sealed[-16:])}"
 
 
 def session_key_jwe(session_key: bytes, transport_key) -> str:
     """Session key wrapped with RSA-OAEP (SHA-1) to the transport key, as the second JWE segment."""
-    header = _b64url(json.dumps({"enc": "A256GCM", "alg": "RSA-OAEP"}, separators=(",", ":")).encode())
+    header = b64url_encode(json.dumps({"enc": "A256GCM", "alg": "RSA-OAEP"}, separators=(",", ":")).encode())
     wrapped = transport_key.encrypt(session_key, padding.OAEP(padding.MGF1(hashes.SHA1()), hashes.SHA1(), None))
     iv = os.urandom(12)
     sealed = AESGCM(session_key).encrypt(iv, b"{}", header.encode("ascii"))
-    return f"{header}.{_b64url(wrapped)}.{_b64url(iv)}.{_b64url(sealed[:-16])}.{_b64url(sealed[-16:])}"
+    parts = (wrapped, iv, sealed[:-16], sealed[-16:])
+    return ".".join([header, *map(b64url_encode, parts)])
 
 
 def _fmt_time(ts: float) -> str:
@@ -171,7 +165,7 @@ def _check_nonce(world, payload: dict[str, Any]) -> None:
 
 def new_challenge_nonce(world) -> str:
     """A srv_challenge nonce, in the shape of the real ones (join-protocol.md §4)."""
-    return world.remember_nonce(NONCE_PREFIX + _b64url(world.ids.token_bytes(96)))
+    return world.remember_nonce(NONCE_PREFIX + b64url_encode(world.ids.token_bytes(96)))
 
 
 def _headers(ctx) -> dict[str, str]:
@@ -344,7 +338,7 @@ def _refresh_token_user(ctx, tenant, payload: dict[str, Any]):
 
 
 def _store_prt(world, tenant, user, device, session_key: bytes, amr: list[str], client_id: str) -> str:
-    prt = "0.A" + _b64url(world.ids.token_bytes(96)) + "." + _b64url(world.ids.token_bytes(48))
+    prt = "0.A" + b64url_encode(world.ids.token_bytes(96)) + "." + b64url_encode(world.ids.token_bytes(48))
     with world.lock:
         world.prts[prt] = {"tenant_id": tenant.id, "user_id": user.id, "device_id": device.device_id,
                            "session_key": session_key, "issued": world.clock.timestamp(), "amr": list(amr),
@@ -378,7 +372,7 @@ def _use_prt(ctx, form: dict, tenant_ref: str, request: str, header: dict,
         raise _bad_request("The 'request' parameter is not a valid JWT.")
     try:
         ctx_bytes = base64.b64decode(str(header["ctx"]) + "=" * (-len(str(header["ctx"])) % 4))
-        payload_bytes = _b64url_decode(parts[1])
+        payload_bytes = b64url_decode(parts[1])
         payload = json.loads(payload_bytes)
     except Exception:  # noqa: BLE001
         raise _bad_request("The 'request' parameter is not a valid JWT.") from None

@@ -320,17 +320,20 @@ def grant_device_code(ctx, form, version):
     code = form.get("device_code") or form.get("code")
     if not code:
         raise AadstsError(900144, parameter="device_code")
-    rec = ctx.world.device_codes.get(code)
-    if rec is None:
-        raise AadstsError(70000, error="bad_verification_code", message="The provided value for the input "
-                          "parameter 'device_code' is not valid.")
-    if rec["expires"] < ctx.world.clock.timestamp():
-        raise AadstsError(70019)
-    if rec["status"] == "declined":
-        raise AadstsError(70020)
-    if rec["status"] == "pending":
-        raise AadstsError(70016)
-    ctx.world.device_codes.pop(code, None)
+    # Check and redeem in one step under the world lock: two polls racing on an approved code
+    # must not both get tokens (the loser sees the code as gone, as after a redemption).
+    with ctx.world.lock:
+        rec = ctx.world.device_codes.get(code)
+        if rec is None:
+            raise AadstsError(70000, error="bad_verification_code", message="The provided value for the input "
+                              "parameter 'device_code' is not valid.")
+        if rec["expires"] < ctx.world.clock.timestamp():
+            raise AadstsError(70019)
+        if rec["status"] == "declined":
+            raise AadstsError(70020)
+        if rec["status"] == "pending":
+            raise AadstsError(70016)
+        ctx.world.device_codes.pop(code, None)
     tenant, user = _grant_owner(ctx, rec)
     resource = find_resource(rec["resource"])
     return issue_tokens(ctx, tenant, user, rec["client_id"], resource, rec["scopes"], version=version,
@@ -524,9 +527,10 @@ def _complete(ctx, flow: dict[str, Any], token: str) -> Response:
     with world.lock:
         world.login_flows.pop(token, None)
     if flow["kind"] == "devicecode":
-        rec = world.device_codes.get(flow["device_code"])
-        if rec is not None:
-            rec.update(status="approved", tenant=d.tenant.id, user=d.user.id, amr=d.amr)
+        with world.lock:
+            rec = world.device_codes.get(flow["device_code"])
+            if rec is not None:
+                rec.update(status="approved", tenant=d.tenant.id, user=d.user.id, amr=d.amr)
         return _page(page="done", title="You're signed in", message="You have signed in to the application on "
                      "your device. You may now close this window.")
     code = "0.A" + world.ids.hex(40)

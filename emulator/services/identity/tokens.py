@@ -211,10 +211,14 @@ class TokenIssuer:
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.x509.oid import NameOID
 
+        from ...world.world import derived_int
+
+        # Built lazily (first JWKS request): the serial comes from the seed, not from world.ids, so
+        # the moment it is built does not shift the world's later GUIDs.
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "accounts.accesscontrol.windows.net")])
         now = self.world.clock.now()
         cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                .public_key(self.key.public_key()).serial_number(int(self.world.ids.hex(8), 16))
+                .public_key(self.key.public_key()).serial_number(derived_int(self.world.seed, "issuer-cert", 64))
                 .not_valid_before(now - dt.timedelta(days=30)).not_valid_after(now + dt.timedelta(days=365 * 2))
                 .sign(self.key, hashes.SHA256()))
         return cert.public_bytes(serialization.Encoding.DER)

@@ -28,13 +28,16 @@ def ca_name() -> x509.Name:
 
 
 def ca_certificate(world) -> x509.Certificate:
-    """The world's Intune CA certificate (self-signed, built once)."""
+    """The world's Intune CA certificate (self-signed, built once). Built lazily (first enrollment,
+    or the server's first TLS handshake): its serial comes from the seed, not from `world.ids`, so
+    when it is built does not shift the world's later GUIDs."""
+    from ...world.world import derived_int
 
     def build() -> x509.Certificate:
         now = world.clock.now()
         key = world.intune_ca_key
         return (x509.CertificateBuilder().subject_name(ca_name()).issuer_name(ca_name())
-                .public_key(key.public_key()).serial_number(int(world.ids.hex(16), 16) >> 1)
+                .public_key(key.public_key()).serial_number(derived_int(world.seed, "intune-ca-cert", 127))
                 .not_valid_before(now - dt.timedelta(days=365)).not_valid_after(now + dt.timedelta(days=365 * 10))
                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
                 .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,

@@ -20,8 +20,8 @@ Inferred:
 from __future__ import annotations
 
 from ...http import Response
+from ...wire import soap
 from ..errors import ServiceError
-from . import soap
 
 #: Action of a fault answering an enrollment (RST) request, as in the MS-MDE2 example.
 FAULT_ACTION_ENROLL = soap.ACTION_RSTRC

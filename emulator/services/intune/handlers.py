@@ -22,11 +22,12 @@ import binascii
 from typing import Any
 
 from ...http import Response, empty_response
+from ...wire import soap
 from ...world import policy
 from ...world.events import device_target, record_audit
 from ...world.models import INTUNE_APP_ID, INTUNE_ENROLLMENT_APP_ID, INTUNE_ENROLLMENT_RESOURCE, ManagedDevice
 from ..identity.tokens import TokenInvalid, validate_access_token
-from . import certificates, responses, soap
+from . import certificates, responses
 from .exceptions import (FAULT_ACTION_GENERIC, AuthenticationFault, AuthorizationFault, CertificateRequestFault,
                          DeviceAlreadyEnrolledFault, DeviceCapReachedFault, DeviceNotSupportedFault,
                          InvalidSecurityFault, MessageFormatFault, SoapFault, UserLicenseFault)

@@ -13,7 +13,7 @@ import functools
 
 from ...http import Response
 from ...world.clock import UTC
-from . import soap
+from ...wire import soap
 
 ENROLLMENT_HOST = "enrollment.manage.microsoft.com"
 PORTAL_HOST = "portal.manage.microsoft.com"

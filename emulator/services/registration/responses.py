@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 import uuid
 from typing import Any
 
@@ -142,7 +143,7 @@ def nonce(ctx) -> Response:
     tid = ctx.params.get("tid", "")
     if ctx.world.tenant(tid) is None:
         raise TenantNotFound(tid)
-    value = new_nonce(ctx.world, base64.b64encode(ctx.world.ids.token_bytes(48)).decode())
+    value = new_nonce(ctx.world, base64.b64encode(ctx.world.ids.token_bytes(DRS_NONCE_BYTES)).decode())
     body = {"ReponseStatus": {"message": "Successfully created a nonce", "traceId": str(uuid.uuid4()),
                               "time": _iso_ms(ctx.world.clock.now())},
             "Value": value}
@@ -219,25 +220,76 @@ def _join_type(value: Any) -> int:
 def _check_csr_nonce(world, csr) -> None:
     """A CSR MAY carry the DRS nonce (extension 1.2.840.113556.1.5.284.2.1, HB-SPEC); when it does,
     the nonce must be one this service issued less than five minutes ago.
-    Inferred: the value's encoding is not published, so the nonce is looked for as text or as the
-    bytes its base64 decodes to, anywhere in the extension value."""
+    Inferred: the value's encoding is not published, so the nonce is accepted as text or as the
+    bytes its base64 decodes to, bare or inside DER strings (see `_csr_nonce_candidates`). The
+    extension is decoded once and each candidate looked up in `world.nonces` directly (no walk
+    over the stored nonces)."""
     try:
         ext = csr.extensions.get_extension_for_oid(certs.OID_CSR_NONCE)
     except Exception:  # noqa: BLE001 - no extension (or unreadable extensions: the signature was valid)
         return
     raw = getattr(ext.value, "value", b"") or b""
     now = world.clock.timestamp()
-    for value, issued in list(world.nonces.items()):
-        if now - issued > NONCE_LIFETIME:
-            continue
-        forms = [value.encode()]
-        try:
-            forms.append(base64.b64decode(value, validate=True))
-        except (ValueError, TypeError):
-            pass
-        if any(f and f in raw for f in forms):
+    nonces = world.nonces
+    for candidate in _csr_nonce_candidates(raw):
+        issued = nonces.get(candidate)
+        if issued is not None and now - issued <= NONCE_LIFETIME:
             return
     raise InvalidRequest(message="The nonce in the certificate request is not valid or has expired.")
+
+
+#: Bytes a DRS nonce decodes to (`nonce` below issues base64 of this many random bytes).
+DRS_NONCE_BYTES = 48
+_NONCE_TEXT_RUN = re.compile(rb"[A-Za-z0-9+/_-]{16,}={0,2}")
+
+
+def _der_contents(data: bytes, depth: int = 0) -> list[bytes]:
+    """The contents of the DER elements `data` is made of, nested ones included (best effort:
+    anything that does not parse as DER is left alone)."""
+    out: list[bytes] = []
+    i, n = 0, len(data)
+    while i < n and depth < 8:
+        tag = data[i]
+        if i + 1 >= n:
+            break
+        length = data[i + 1]
+        j = i + 2
+        if length & 0x80:
+            count = length & 0x7F
+            if count == 0 or count > 4 or j + count > n:
+                break
+            length = int.from_bytes(data[j:j + count], "big")
+            j += count
+        if j + length > n:
+            break
+        content = data[j:j + length]
+        out.append(content)
+        if tag & 0x20 or tag in (0x03, 0x04):   # constructed, or a BIT/OCTET STRING that may wrap more DER
+            inner = content[1:] if tag == 0x03 else content
+            out.extend(_der_contents(inner, depth + 1))
+        i = j + length
+    return out
+
+
+def _csr_nonce_candidates(raw: bytes) -> list[str]:
+    """The nonce strings a CSR nonce extension value may stand for: the value (or the content of
+    any DER string inside it) as text, the base64-looking runs in it, and the base64 of it as
+    bytes (a nonce sent decoded), including any DRS_NONCE_BYTES-long slice of it."""
+    parts = [raw, *_der_contents(raw)]
+    out: list[str] = []
+    for part in parts:
+        if not part:
+            continue
+        for text in (part, part.strip(b" \t\r\n\0")):
+            try:
+                out.append(text.decode("utf-8"))
+            except UnicodeDecodeError:
+                pass
+        out.extend(m.group().decode("ascii") for m in _NONCE_TEXT_RUN.finditer(part))
+        out.append(base64.b64encode(part).decode("ascii"))
+    for i in range(0, min(max(len(raw) - DRS_NONCE_BYTES + 1, 0), 4096)):   # bounded for huge values
+        out.append(base64.b64encode(raw[i:i + DRS_NONCE_BYTES]).decode("ascii"))
+    return list(dict.fromkeys(out))
 
 
 def enroll_device(ctx) -> Response:
