@@ -578,7 +578,8 @@ def apply_fix(world, scenario: Scenario) -> FixResult:
                 stale = [d for d in tenant.devices_owned_by(user.id)
                          if (d.approximate_last_sign_in or d.registration_time or cutoff) < cutoff]
                 for d in stale:
-                    del tenant.devices[d.id]
+                    with world.lock:
+                        tenant.remove_object(tenant.devices, d.id)
                     for m in [m for m in tenant.managed_devices.values() if m.azure_ad_device_id == d.device_id]:
                         del tenant.managed_devices[m.id]
                     record_audit(world, tenant, activity="Delete device", category="Device", service="Core Directory",

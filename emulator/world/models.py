@@ -404,6 +404,16 @@ class Tenant:
         self.__dict__["_device_ix"] = (index, devices, len(devices))
         return found
 
+    def remove_object(self, collection: dict, object_id: str):
+        """Delete a user or device from its collection (`self.users`, `self.devices`) and from every
+        group it was a member of; returns the object, or None. Callers hold the world's lock."""
+        obj = collection.pop(object_id, None)
+        if obj is not None:
+            for g in self.groups.values():
+                if object_id in g.members:
+                    g.members.remove(object_id)
+        return obj
+
     def groups_of(self, object_id: str) -> list[Group]:
         return [g for g in self.groups.values() if object_id in g.members]
 

@@ -301,10 +301,7 @@ def delete_device(ctx: GraphContext):
     d = _device(ctx)
     t = ctx.tenant
     with ctx.world.lock:
-        t.devices.pop(d.id, None)
-        for g in t.groups.values():
-            if d.id in g.members:
-                g.members.remove(d.id)
+        t.remove_object(t.devices, d.id)
     record_audit(ctx.world, t, activity="Delete device", category="Device", service="Core Directory",
                  operation_type="Delete", initiated_by=ctx.caller.user, targets=[device_target(d)],
                  app=_audit_app(ctx))
@@ -897,10 +894,7 @@ def delete_user(ctx: GraphContext):
     u = _user(ctx)
     t = ctx.tenant
     with ctx.world.lock:
-        t.users.pop(u.id, None)
-        for g in t.groups.values():
-            if u.id in g.members:
-                g.members.remove(u.id)
+        t.remove_object(t.users, u.id)
     record_audit(ctx.world, t, activity="Delete user", category="UserManagement", service="Core Directory",
                  operation_type="Delete", initiated_by=ctx.caller.user,
                  targets=[{"id": u.id, "displayName": None, "type": "User", "userPrincipalName": u.user_principal_name,

@@ -431,10 +431,7 @@ def delete_device(ctx) -> Response:
         device = tenant.device_by_device_id(wanted) if tenant is not None else None
         if device is None:
             raise DeviceNotFound(wanted)
-        del tenant.devices[device.id]
-        for g in tenant.groups.values():
-            if device.id in g.members:
-                g.members.remove(device.id)
+        tenant.remove_object(tenant.devices, device.id)
     corr = ctx.request.headers.get("client-request-id") or world.ids.guid()
     owner = tenant.users.get(device.owner_id) if device.owner_id else None
     events.record_audit(world, tenant, activity="Unregister device", category="Device",
