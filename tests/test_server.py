@@ -538,3 +538,18 @@ def test_client_certificate_trust_covers_drs_and_intune_cas(server):
     except ImportError:
         return
     assert len(subjects) == 2
+
+
+def test_control_api_loads_a_shipped_scenario_by_name(tmp_path):
+    import requests as rq
+
+    from emulator.transport.server import EmulatorServer
+
+    with EmulatorServer(port=0, state_dir=tmp_path / "st") as srv:
+        r = rq.post(f"{srv.url}/_emu/scenario", json={"name": "device-limit-reached"})
+        assert r.status_code == 200, r.text
+        assert [t["displayName"] for t in r.json()["tenants"]] == ["Contoso"]
+        bad = rq.post(f"{srv.url}/_emu/scenario", json={"name": "device-limit"})
+        assert bad.status_code == 400 and "device-limit-reached" in bad.text
+        nf = rq.get(f"{srv.url}/_emu/nothing")
+        assert "GET /_emu/tenants/{ref}" in nf.json()["endpoints"]

@@ -7,14 +7,17 @@ control path gets 404 listing the paths. Operations that read or write files on 
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
 import json
 import logging
+import os
 import re
 from typing import Any, Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..http import Headers, Response, json_response
+
+#: Named groups of a route pattern shown as {name} in the endpoint list.
+_READABLE = re.compile(r"[(][?]P<(\w+)>[^)]*[)]")
 from ..world import snapshot
 
 log = logging.getLogger("emulator.control")
@@ -165,7 +168,7 @@ class ControlAPI:
 
     def endpoints(self) -> list[str]:
         suffix = len(r"/?\Z")
-        return [f"{m} {PREFIX}{rx.pattern[:-suffix]}" for m, rx, _ in self._routes]
+        return [m + " " + PREFIX + _READABLE.sub(r"{\1}", rx.pattern[:-suffix]) for m, rx, _ in self._routes]
 
     def _tenant(self, ref: str):
         t = self.world.tenant(ref)
@@ -323,31 +326,22 @@ class ControlAPI:
         return json_response({"id": g.id, "displayName": g.display_name, "members": g.members}, 201)
 
     # -- scenarios ------------------------------------------------------------------------------
-    def _scenario_hook(self):
-        try:
-            mod = importlib.import_module("emulator.scenarios")
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("emulator.scenarios",):
-                raise
-            mod = None
-        hook = getattr(mod, "load_scenario", None) if mod else None
-        if hook is None:
-            raise ControlError(501, "Scenario loading is not available in this build: the module "
-                                    "emulator.scenarios (load_scenario) is missing.", "not_implemented")
-        return hook
-
     def load_scenario_doc(self, doc: Any) -> Any:
-        if not isinstance(doc, dict):
-            raise _bad("a scenario document must be a mapping (YAML or JSON object)")
-        hook = self._scenario_hook()
+        from ..scenarios import load_scenario
+
+        if not isinstance(doc, (dict, str)):
+            raise _bad("a scenario must be a name, or a mapping (YAML or JSON object)")
         try:
-            return hook(self.world, doc)
+            return load_scenario(self.world, doc)
         except ControlError:
             raise
         except (ValueError, KeyError, TypeError) as exc:
             raise _bad(f"scenario rejected: {exc}") from None
 
     def load_scenario_path(self, path: str) -> Any:
+        """`serve --scenario`: a file path, or the name of a shipped scenario (`entra-emu scenarios`)."""
+        if not os.path.exists(path) and re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", path):
+            return self.load_scenario_doc(path)
         return self.load_scenario_doc(_read_doc(path))
 
     def scenario(self, req) -> Response:
@@ -356,7 +350,13 @@ class ControlAPI:
             doc = _parse_yaml(req.body.decode("utf-8", "replace"))
         else:
             body = req.json()
-            if "path" in body:
+            if not isinstance(body, dict):
+                raise _bad("the body must be a JSON object")
+            if "name" in body:
+                if not isinstance(body["name"], str):
+                    raise _bad("'name' must be a string (see `entra-emu scenarios`)")
+                doc = body["name"]
+            elif "path" in body:
                 req.require_local("loading a scenario from a path")
                 if not isinstance(body["path"], str):
                     raise _bad("'path' must be a string")
@@ -368,7 +368,7 @@ class ControlAPI:
                     raise _bad("'yaml' must be a string")
                 doc = _parse_yaml(body["yaml"])
             else:
-                raise _bad("give 'path', 'document' (JSON object) or 'yaml' (text), or POST YAML "
+                raise _bad("give 'name', 'path', 'document' (JSON object) or 'yaml' (text), or POST YAML "
                            "with Content-Type: application/yaml")
         result = self.load_scenario_doc(doc)
         out = {"status": "loaded", "tenants": [tenant_summary(t) for t in list(self.world.tenants.values())]}
