@@ -86,9 +86,12 @@ def show_admin_view(n, world: World, tenant, device: WindowsDevice) -> None:
           f"compliance {managed[0].compliance_state}" if managed else f"Intune > Devices: {device.name} not listed")
     for s in tenant.sign_ins[-3:]:
         st = s["status"]
+        applied = [f"'{p['displayName']}': {p['result']}" for p in s.get("appliedConditionalAccessPolicies") or []
+                   if p["result"] not in ("notApplied", "notEnabled")]
         n.say(f"Sign-in log: {s['createdDateTime']} {s['userPrincipalName']} -> {s['resourceDisplayName']}: "
               f"{'Success' if st['errorCode'] == 0 else 'Failure ' + str(st['errorCode'])}"
-              f"  (Conditional Access: {s['conditionalAccessStatus']})")
+              f"  (Conditional Access: {s['conditionalAccessStatus']}"
+              f"{'; ' + ', '.join(applied) if applied else ''})")
     for a in tenant.directory_audits[-4:]:
         n.say(f"Audit log: {a['activityDateTime']} {a['loggedByService']}: {a['activityDisplayName']} ({a['result']})")
 
