@@ -22,15 +22,24 @@ def _do(n, device, text: str, fn, *args, show: bool = True) -> None:
         n.screen(device.screen)
 
 
-def walk_join(n, device: WindowsDevice, upn: str, password: str, *, mfa: str = "approve", show: bool = True) -> bool:
-    """Drive the Settings join dialogs one screen at a time. Returns True when the join completed."""
+def walk_join(n, device: WindowsDevice, upn: str, password: str, *, mfa: str = "approve", show: bool = True,
+              method: str = "join") -> bool:
+    """Drive the Settings join dialogs one screen at a time. Returns True when the join completed.
+
+    method="register" takes the runbook mistake's path instead: the email typed into the set-up
+    dialog's own box and Next (Entra registration); that never joins, so it returns False."""
     _do(n, device, "Open Settings", device.open_settings, show=False)
     _do(n, device, "Go to Accounts", device.click, "Accounts", show=False)
     _do(n, device, "Select Access work or school", device.click, "Access work or school", show=show)
     _do(n, device, "Click Connect", device.click, "Connect", show=show)
-    _do(n, device, f"Select {device.labels['join_link']}", device.click, device.labels["join_link"], show=show)
-    n.action(f"Enter the email {upn} and click Next")
-    device.type(upn)
+    if method == "register":
+        n.action(f"Type the email {upn} into the '{device.labels['email_field']}' box and click Next "
+                 f"(instead of '{device.labels['join_link']}')")
+        device.type(upn, into=device.labels["email_field"])
+    else:
+        _do(n, device, f"Select {device.labels['join_link']}", device.click, device.labels["join_link"], show=show)
+        n.action(f"Enter the email {upn} and click Next")
+        device.type(upn)
     device.click("Next")
     if show:
         n.screen(device.screen)
@@ -52,6 +61,12 @@ def walk_join(n, device: WindowsDevice, upn: str, password: str, *, mfa: str = "
     if device.screen.name == "all_set":
         _do(n, device, "Click Done", device.click, "Done", show=False)
         return True
+    if method == "register" and device.screen.name == "access_work_or_school" and device.registered:
+        n.say("The dialog closes without \"You're all set!\" and without a restart prompt; Access work or "
+              "school now lists the account as a work or school account (Entra registered, not joined).")
+        if not show:
+            n.screen(device.screen)
+        return False
     if device.screen.name not in ("error", "signin_error"):
         n.screen(device.screen)
     return False
@@ -70,6 +85,11 @@ def _setup_happy(world: World) -> dict[str, Any]:
     return {"tenant": tenant, "user": user, "password": DEMO_PASSWORD, "device": {}}
 
 
+#: The admin center's "Join type" column for each Graph trustType.
+_TRUST_LABELS = {"AzureAd": "Microsoft Entra joined", "Workplace": "Microsoft Entra registered",
+                 "ServerAd": "Microsoft Entra hybrid joined"}
+
+
 def show_admin_view(n, world: World, tenant, device: WindowsDevice) -> None:
     """What the admin sees in the Entra and Intune admin centers (read from the world's Graph shapes)."""
     n.heading("What the admin sees")
@@ -77,7 +97,8 @@ def show_admin_view(n, world: World, tenant, device: WindowsDevice) -> None:
     if devs:
         d = devs[0]
         n.say(f"Entra ID > Devices: {d.display_name}  join type: "
-              f"{'Microsoft Entra joined' if d.trust_type == 'AzureAd' else d.trust_type}  enabled: {d.account_enabled}"
+              f"{_TRUST_LABELS.get(d.trust_type, d.trust_type)} (trustType {d.trust_type})"
+              f"  enabled: {d.account_enabled}"
               f"  MDM: {'Microsoft Intune' if d.is_managed else 'None'}")
     else:
         n.say(f"Entra ID > Devices: no device named {device.name}")

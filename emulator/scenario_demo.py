@@ -14,7 +14,8 @@ from .scenarios import apply_fix, find_scenario, load_scenario
 from .transport.direct import DirectSession
 from .world.world import World
 
-KEY_LINES = ("AzureAdJoined", "DomainJoined", "DeviceAuthStatus", "MdmUrl", "AzureAdPrt ", "AzureAdPrt:",
+KEY_LINES = ("AzureAdJoined", "DomainJoined", "WorkplaceJoined", "WorkAccountCount", "DeviceAuthStatus", "MdmUrl",
+             "AzureAdPrt ", "AzureAdPrt:",
              "AcquirePrtDiagnostics", "Attempt Status", "Server Error Code", "Server Error Description",
              "Credential Type", "HTTP Error")
 
@@ -65,7 +66,8 @@ def _check(n, label: str, expect, device: WindowsDevice, dsreg: str, portal: str
 
 def _attempt(n, world, scenario, settings, actor, *, seed, show_screens: bool):
     device = WindowsDevice(DirectSession(world), clock=world.clock, seed=seed, **settings.device_kwargs())
-    ok = walk_join(n, device, actor.upn, actor.password, mfa=actor.mfa_choice, show=show_screens)
+    method = getattr(actor, "join_method", "join")
+    ok = walk_join(n, device, actor.upn, actor.password, mfa=actor.mfa_choice, show=show_screens, method=method)
     if ok:
         n.action("Restart the PC, choose Other user and sign in with the Entra account")
         device.restart()
@@ -76,6 +78,8 @@ def _attempt(n, world, scenario, settings, actor, *, seed, show_screens: bool):
             n.action(f"Back, and sign in with the local administrator account {device.local_admin} instead")
             device.click("Back")
             device.sign_in(device.local_admin, device.local_accounts[device.local_admin].password)
+    elif method == "register" and device.registered:
+        n.say("The device is registered, not joined: nothing to restart for.", fg="red")
     else:
         n.say("The join did not complete.", fg="red")
     return device
@@ -98,7 +102,8 @@ def run_scenario_demo(name: str, *, seed: str = "0", narrator=None, show_screens
     if scenario.guide_section:
         n.say(f"Guide section: {scenario.guide_section}")
 
-    n.heading(f"What the user does: join {scenario.device.name} as {actor.upn}")
+    verb = "connect a work account on" if getattr(actor, "join_method", "join") == "register" else "join"
+    n.heading(f"What the user does: {verb} {scenario.device.name} as {actor.upn}")
     device = _attempt(n, world, scenario, scenario.device, actor, seed=seed, show_screens=show_screens)
 
     n.heading("What dsregcmd /status says (key lines)")
@@ -128,6 +133,9 @@ def run_scenario_demo(name: str, *, seed: str = "0", narrator=None, show_screens
     n.heading("After the fix: disconnect if needed, restart and join again")
     if device.joined:
         device.disconnect()
+    while device.registered:
+        n.action("Disconnect the work or school account (Access work or school > the account > Disconnect > Yes)")
+        device.disconnect_work_account()
     device2 = _attempt(n, world, scenario, result.device, result.actor, seed=f"{seed}-after", show_screens=False)
     dsreg2 = device2.run("dsregcmd /status")
     for ln in _key_lines(dsreg2):

@@ -30,7 +30,10 @@ def _actor(lab):
 def scenario_join(lab):
     actor = _actor(lab)
     device = lab.ensure_device()
-    device.join(actor.upn, actor.password, mfa=actor.mfa_choice)
+    if getattr(actor, "join_method", "join") == "register":   # the email box + Next: registration
+        device.register(actor.upn, actor.password, mfa=actor.mfa_choice)
+    else:
+        device.join(actor.upn, actor.password, mfa=actor.mfa_choice)
 
 
 @phrase("when", r'the user restarts the (?:PC|device) and signs in(?: with the Entra account)?',
@@ -67,6 +70,8 @@ def scenario_join_again(lab):
     device = lab.ensure_device()
     if device.joined:
         device.disconnect()
+    while device.registered:   # a registered work account is removed before joining
+        device.disconnect_work_account()
     if device.signed_in_user is None or device.screen.name not in ("desktop",):
         if device.screen.name in ("windows_signin", "windows_signin_user", "restart_prompt"):
             if device.screen.name == "restart_prompt":

@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIO_DIR = ROOT / "scenarios"
 FILES = sorted(SCENARIO_DIR.glob("*.yaml"))
 EXPECTED = {
-    "happy-path", "join-permission-denied-none", "join-permission-denied-selected", "device-limit-reached",
+    "happy-path", "registered-instead-of-joined",
+    "join-permission-denied-none", "join-permission-denied-selected", "device-limit-reached",
     "clock-skew", "clock-skew-minor", "mfa-registration-required", "mfa-denied", "ca-register-join-mfa",
     "ca-compliant-device-loop", "ca-block", "mdm-scope-none", "mdm-scope-group-miss", "intune-license-missing",
     "intune-device-cap", "intune-platform-blocked", "no-network", "drs-unreachable", "drs-busy", "wrong-password",
@@ -500,7 +501,8 @@ def _run_device(w, settings, actor, expect, seed):
     from emulator.transport.direct import DirectSession
 
     d = WindowsDevice(DirectSession(w), clock=w.clock, seed=seed, **settings.device_kwargs())
-    d.join(actor.upn, actor.password, mfa=actor.mfa_choice)
+    act = d.register if actor.join_method == "register" else d.join  # the email box, or the join link
+    act(actor.upn, actor.password, mfa=actor.mfa_choice)
     assert d.joined == expect.joined, d.screen.text()
     if expect.settings_error_code:
         assert d.last_join_error == expect.settings_error_value, d.screen.text()

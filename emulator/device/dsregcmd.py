@@ -110,7 +110,10 @@ def render_status(dev: "WindowsDevice", *, elevated: bool = False) -> str:
             ("DeviceManagementSrvId", mgmt.get("DeviceManagementResourceId", ""))])
 
     # User State ----------------------------------------------------------------------------------
-    user_rows: list = [("NgcSet", "NO"), ("WorkplaceJoined", "NO")]
+    work = dev.profile_work_accounts()
+    user_rows: list = [("NgcSet", "NO"), ("WorkplaceJoined", yn(bool(work)))]
+    if work:
+        user_rows += [("WorkAccountCount", len(work))]
     if is_entra_user and j is not None:
         user_rows += [("WamDefaultSet", "YES"), ("WamDefaultAuthority", "organizations"),
                       ("WamDefaultId", "https://login.microsoft.com"), ("WamDefaultGUID", WAM_AAD_GUID)]
@@ -145,6 +148,16 @@ def render_status(dev: "WindowsDevice", *, elevated: bool = False) -> str:
     else:
         sso += [("EnterprisePrt", "NO"), ("EnterprisePrtAuthority", "NO")]
     lines += section("SSO State", sso)
+
+    # Work Account N (Entra-registered accounts of this profile; join-protocol.md §1.3, sample (b)) ----
+    key_provider = "Microsoft Platform Crypto Provider" if dev.tpm else "Microsoft Software Key Storage Provider"
+    for n, acct in enumerate(work, 1):
+        lines += section(f"Work Account {n}", [
+            ("WorkplaceDeviceId", acct.device_id), ("WorkplaceThumbprint", acct.thumbprint),
+            ("DeviceCertificateValidity", f"[ {dsreg_time(acct.not_before)} -- {dsreg_time(acct.not_after)} ]"),
+            ("KeyContainerId", acct.key_container_id), ("KeyProvider", key_provider), ("TpmProtected", yn(dev.tpm)),
+            ("WorkplaceTenantId", acct.tenant_id), ("WorkplaceTenantName", acct.tenant_name),
+            ("WorkplaceMdmUrl", acct.mdm_url), ("WorkplaceSettingsUrl", acct.settings_url), ("NgcSet", "NO")])
 
     # Diagnostic Data (post-join, joined devices only) ---------------------------------------------
     if j is not None:

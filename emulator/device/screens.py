@@ -91,6 +91,11 @@ class Screen:
 #  - Connected-account caption "Connected to <org>'s Azure AD": Microsoft Learn screenshots;
 #    the Entra-era wording is Inferred by analogy.
 #  - Windows logon "Other user" field names: Inferred.
+#  - An Entra-*registered* work account (the set-up dialog's email box + Next) is listed as
+#    "Work or school account" above its UPN, in every release: Inferred (no screenshot in the
+#    reference; the wording Windows uses for accounts added that way in Email & accounts).
+#    Its expanded entry shows only "Disconnect": the "Info" button needs an MDM enrollment, which
+#    this emulator never does for a registration (an Inferred simplification).
 # ---------------------------------------------------------------------------------------------
 _BASE = {
     "settings": "Settings",
@@ -144,6 +149,7 @@ _BASE = {
     "try_again": "Try again",
     "connected_caption": "Connected to {tenant}'s Microsoft Entra ID",
     "connected_by": "Connected by {upn}",
+    "registered_caption": "Work or school account",
     "info": "Info",
     "disconnect": "Disconnect",
     "remove_title": "Are you sure you want to remove this account?",
@@ -244,7 +250,8 @@ def settings_page(dev: "WindowsDevice", title: str, lines: list[str], back: Call
     return Screen("settings_page", title, lines, {dev.labels["back"]: back})
 
 
-def access_work_or_school(dev: "WindowsDevice", expanded: bool = False) -> Screen:
+def access_work_or_school(dev: "WindowsDevice", expanded: bool | str = False) -> Screen:
+    """`expanded`: True = the join's entry is open; a lower-case UPN = that work account's entry."""
     L = dev.labels
     lines = [L["awos_intro"], L["add_account"]]
     buttons: dict[str, Callable[[], None]] = {L["back"]: dev._open_accounts, L["connect"]: dev._open_setup_dialog}
@@ -253,20 +260,30 @@ def access_work_or_school(dev: "WindowsDevice", expanded: bool = False) -> Scree
         caption = L["connected_caption"].format(tenant=j.tenant_name)
         lines.append(caption)
         lines.append(L["connected_by"].format(upn=j.upn))
-        buttons[caption] = (lambda: dev._open_awos(expanded=not expanded))
-        if expanded:
+        buttons[caption] = (lambda: dev._open_awos(expanded=expanded is not True))
+        if expanded is True:
             if dev.mdm_state is not None:
                 buttons[L["info"]] = dev._open_mdm_info
             buttons[L["disconnect"]] = dev._disconnect_start
+    for i, acct in enumerate(dev.profile_work_accounts()):
+        key = acct.upn.lower()
+        lines += [L["registered_caption"], acct.upn]
+        toggle = (lambda key=key: dev._open_awos(expanded=False if expanded == key else key))
+        # The entry is clicked by its UPN, or by its caption (the first work account).
+        if i == 0 and L["registered_caption"] not in buttons:
+            buttons[L["registered_caption"]] = toggle
+        buttons[acct.upn] = toggle
+        if expanded == key:
+            buttons[L["disconnect"]] = (lambda key=key: dev._unregister_start(key))
     return Screen("access_work_or_school", L["awos"], lines, buttons)
 
 
-def setup_dialog(dev: "WindowsDevice") -> Screen:
+def setup_dialog(dev: "WindowsDevice", error: str | None = None) -> Screen:
     L = dev.labels
     buttons: dict[str, Callable[[], None]] = {L["next"]: dev._setup_register_next}
-    lines = [L["setup_intro"], L["alternate_actions"]]
+    lines = [L["setup_intro"]] + ([error] if error else []) + [L["alternate_actions"]]
     if dev.join_state is None:
-        buttons[L["join_link"]] = dev._join_open_signin
+        buttons[L["join_link"]] = dev._join_link
     buttons[L["ad_link"]] = dev._setup_ad_join
     buttons[L["cancel"]] = dev._open_awos
     return Screen("setup_work_account", L["setup_title"], lines, buttons, {L["email_field"]: ""},
@@ -356,10 +373,11 @@ def mdm_info(dev: "WindowsDevice", sync_lines: list[str] | None = None) -> Scree
                   {L["sync"]: dev._mdm_sync, L["back"]: lambda: dev._open_awos(expanded=True)})
 
 
-def remove_confirm(dev: "WindowsDevice") -> Screen:
+def remove_confirm(dev: "WindowsDevice", on_yes: Callable[[], None] | None = None,
+                   on_no: Callable[[], None] | None = None) -> Screen:
     L = dev.labels
     return Screen("disconnect_confirm", L["remove_title"], [L["remove_line"]],
-                  {L["yes"]: dev._disconnect_yes, L["no"]: lambda: dev._open_awos(expanded=True)})
+                  {L["yes"]: on_yes or dev._disconnect_yes, L["no"]: on_no or (lambda: dev._open_awos(expanded=True))})
 
 
 def leave_confirm(dev: "WindowsDevice") -> Screen:

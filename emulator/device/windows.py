@@ -7,6 +7,8 @@ pre-generated pool (emulator/world/keys.py).
     d = WindowsDevice(requests.Session(), clock=world.clock)
     d.join("alice@contoso.com", "P@ssw0rd!")      # drives the Settings screens
     d.restart(); d.sign_in("alice@contoso.com", "P@ssw0rd!")
+    # or, the email box + Next of "Set up a work or school account" (Entra registration, JoinType 4):
+    # d.register("alice@contoso.com", "P@ssw0rd!"); d.disconnect_work_account()
     print(d.dsregcmd_status())
 
 Screen-level use: `d.open_settings(); d.click("Accounts"); d.click("Access work or school"); ...`
@@ -90,6 +92,31 @@ class JoinState:
 
 
 @dataclass
+class WorkAccount:
+    """An Entra-registered work account (JoinType 4) in one Windows user profile: its own device
+    object, device key and certificate (the per-account state Windows keeps under
+    HKCU\\...\\WorkplaceJoin\\JoinInfo)."""
+    device_id: str
+    tenant_id: str
+    tenant_name: str
+    upn: str
+    cert_der: bytes
+    thumbprint: str
+    not_before: _dt.datetime
+    not_after: _dt.datetime
+    device_key: Any
+    transport_key: Any
+    key_container_id: str
+    discovery: dict[str, Any]
+    #: The Windows profile that added it (Access work or school and dsregcmd are per user).
+    profile: str
+    #: Inferred simplification: registration never enrolls in MDM here, so both stay empty.
+    mdm_url: str = ""
+    settings_url: str = ""
+    registered_at: _dt.datetime | None = None
+
+
+@dataclass
 class PrtState:
     upn: str
     tenant_id: str
@@ -113,6 +140,8 @@ class _JoinFlow:
     id_claims: dict[str, Any] = field(default_factory=dict)
     tenant_id: str = ""
     discovery: dict[str, Any] = field(default_factory=dict)
+    #: "join" (the join link) or "register" (the dialog's email box + Next).
+    mode: str = "join"
 
 
 class DeviceNetworkSession:
@@ -196,6 +225,8 @@ class WindowsDevice:
         #: Entra join (None when not joined), MDM enrollment result (None when not enrolled).
         self.join_state: JoinState | None = None
         self.mdm_state: dict[str, Any] | None = None
+        #: Entra-registered work accounts (the email box + Next of the set-up dialog), all profiles.
+        self.work_accounts: list[WorkAccount] = []
         #: PRT per user (lower-case UPN).
         self.prts: dict[str, PrtState] = {}
         #: Cached logon verifiers per Entra user (lower-case UPN) -> (salt, hash).
@@ -251,8 +282,23 @@ class WindowsDevice:
         return self.mdm_state is not None
 
     @property
+    def registered(self) -> bool:
+        """True when the signed-in profile has an Entra-registered work account."""
+        return bool(self.profile_work_accounts())
+
+    @property
     def device_id(self) -> str | None:
-        return self.join_state.device_id if self.join_state else None
+        """The Entra device id: the join's; on a device that is not joined, the first work
+        account's registration (each registered account has its own device object)."""
+        if self.join_state:
+            return self.join_state.device_id
+        accounts = self.profile_work_accounts()
+        return accounts[0].device_id if accounts else None
+
+    def profile_work_accounts(self, profile: str | None = None) -> list[WorkAccount]:
+        """The work accounts of a Windows profile (default: the signed-in user's)."""
+        who = (profile if profile is not None else self.signed_in_user) or ""
+        return [a for a in self.work_accounts if a.profile.lower() == who.lower()]
 
     def now(self) -> _dt.datetime:
         return self.clock.now()
@@ -341,29 +387,53 @@ class WindowsDevice:
             lines = [self._entra_names.get(who.lower(), who), who, "Administrator"]
         return self._show(screens.settings_page(self, "Your info", lines, self._open_accounts))
 
-    def _open_awos(self, expanded: bool = False) -> Screen:
+    def _open_awos(self, expanded: bool | str = False) -> Screen:
+        """Access work or school; `expanded` is True for the join's entry, or a work account's
+        lower-case UPN for that entry."""
         return self._show(screens.access_work_or_school(self, expanded))
 
     def _open_setup_dialog(self) -> Screen:
         return self._show(screens.setup_dialog(self))
 
     def _setup_register_next(self) -> Screen:
-        raise NotImplementedError("Entra registration (the email box + Next of 'Set up a work or school "
-                                  "account', JoinType 4) is not emulated; use the link "
-                                  f"{self.labels['join_link']!r}")
+        """The dialog's email box + Next: Entra *registration* (JoinType 4) of a work account, through
+        the same web sign-in pages as the join (resource DRS)."""
+        upn = self._field("email_field").strip()
+        self._flow = _JoinFlow(upn=upn, mode="register")
+        problem = None
+        if "@" not in upn or upn.startswith("@") or upn.endswith("@"):
+            # Inferred: the dialog refuses it itself, with the sign-in page's wording.
+            problem = "Enter a valid email address, phone number, or Skype name."
+        elif any(a.upn.lower() == upn.lower() for a in self.profile_work_accounts()):
+            # Inferred wording: the account is listed already, nothing is sent to the cloud.
+            problem = "This account is already connected to this PC."
+        if problem:
+            s = screens.setup_dialog(self, error=problem)
+            s.fields[self.labels["email_field"]] = upn
+            return self._show(s)
+        return self._signin_start(upn)
 
     def _setup_ad_join(self) -> Screen:
         raise NotImplementedError("Joining a local Active Directory domain is not emulated")
 
     # -- Join dialog ---------------------------------------------------------------------------
+    def _join_link(self) -> Screen:
+        """The set-up dialog's "Join this device to Microsoft Entra ID" link."""
+        self._flow = _JoinFlow(upn=self._flow.upn, mode="join")
+        return self._join_open_signin()
+
     def _join_open_signin(self) -> Screen:
-        email = self._flow.upn
-        self._flow = _JoinFlow(upn=email)
+        """The sign-in page's email step (also Back and Try again: the flow keeps its mode)."""
+        email, mode = self._flow.upn, self._flow.mode
+        self._flow = _JoinFlow(upn=email, mode=mode)
         return self._show(screens.signin_email(self, email))
 
     def _join_email_next(self) -> Screen:
         upn = self._field("signin_email").strip()
-        self._flow = _JoinFlow(upn=upn)
+        self._flow = _JoinFlow(upn=upn, mode=self._flow.mode)
+        return self._signin_start(upn)
+
+    def _signin_start(self, upn: str) -> Screen:
         if "@" not in upn or upn.startswith("@") or upn.endswith("@"):
             return self._show(screens.signin_email(
                 self, upn, "Enter a valid email address, phone number, or Skype name."))
@@ -462,6 +532,10 @@ class WindowsDevice:
             return self._signin_failed(exc)
         except DeviceError as exc:
             return self._join_error(exc.hresult, exc)
+        if f.mode == "register":
+            # Registration has no "Make sure this is your organization" page (Inferred from the
+            # runbook reports: the dialog closes once the account is added).
+            return self._register_finish()
         tenant = _tenant_name(f.discovery) or f.upn.rsplit("@", 1)[-1]
         return self._show(screens.confirm_org(self, f.upn, f.upn.rsplit("@", 1)[-1], tenant))
 
@@ -480,7 +554,52 @@ class WindowsDevice:
         self.last_join_error = None
         self._entra_names[f.upn.lower()] = f.id_claims.get("name", "")
         self._flow = _JoinFlow()
+        self._drop_work_accounts_of(self.join_state.tenant_id)
         return self._show(screens.all_set(self, self.join_state.tenant_name))
+
+    # -- Registration (the email box + Next) -----------------------------------------------------
+    def _register_finish(self) -> Screen:
+        """DRS JoinType 4, then the dialog closes and Access work or school lists the account (no
+        "You're all set!", no restart prompt)."""
+        f = self._flow
+        try:
+            self._drs_register()
+        except DeviceError as exc:
+            return self._join_error(exc.hresult, exc)
+        self.last_join_error = None
+        self._entra_names[f.upn.lower()] = f.id_claims.get("name", "")
+        self._flow = _JoinFlow()
+        return self._open_awos()
+
+    def _drop_work_accounts_of(self, tenant_id: str) -> None:
+        """After a join: Windows removes the registered work accounts of the tenant it joined (the
+        documented 'registered state removed on join' rule of hybrid join, applied to Entra join:
+        Inferred), and tells DRS (best effort, like Disconnect)."""
+        for acct in [a for a in self.work_accounts if a.tenant_id and a.tenant_id == tenant_id]:
+            self._unregister(acct)
+
+    def _unregister(self, acct: WorkAccount) -> None:
+        try:
+            self._drs_delete(acct)
+        except DeviceError as exc:
+            # Inferred: as for the join, the account is removed locally anyway; the cloud object stays.
+            self.last_error = exc
+        if acct in self.work_accounts:
+            self.work_accounts.remove(acct)
+        self._remove_tmp()
+
+    def _work_account(self, key: str) -> WorkAccount | None:
+        return next((a for a in self.profile_work_accounts() if a.upn.lower() == key.lower()), None)
+
+    def _unregister_start(self, key: str) -> Screen:
+        return self._show(screens.remove_confirm(self, on_yes=lambda: self._unregister_yes(key),
+                                                 on_no=lambda: self._open_awos(expanded=key)))
+
+    def _unregister_yes(self, key: str) -> Screen:
+        acct = self._work_account(key)
+        if acct is not None:
+            self._unregister(acct)
+        return self._open_awos()
 
     # -- Disconnect ----------------------------------------------------------------------------
     def _disconnect_start(self) -> Screen:
@@ -644,6 +763,44 @@ class WindowsDevice:
             return self.screen
         return self.click(L["join"])
 
+    def register(self, upn: str, password: str, mfa: str = "approve") -> Screen:
+        """Settings > Accounts > Access work or school > Connect > *type the email into the box and
+        click Next* (not the join link) > password > (MFA) . The device is Entra *registered*
+        (JoinType 4, trustType Workplace), not joined. Returns the last screen (Access work or
+        school listing the work account, or an error page)."""
+        L = self.labels
+        if self.signed_in_user is None:
+            self.sign_in(self.local_admin, self.local_accounts[self.local_admin].password)
+        self.go_to(L["awos"])
+        self.click(L["connect"])
+        self.type(upn, into=L["email_field"])
+        self.click(L["next"])
+        if self.screen.name != "signin_password":
+            return self.screen
+        self.type(password, into=L["password_field"])
+        self.click(L["sign_in"])
+        for _ in range(3):
+            if self.screen.name == "mfa":
+                self.click(L["deny"] if mfa == "deny" else L["approve"])
+            elif self.screen.name == "proofup":
+                self.click(L["skip"] if mfa == "skip" else L["next"])
+            else:
+                break
+        return self.screen
+
+    def disconnect_work_account(self, upn: str | None = None) -> Screen:
+        """Access work or school > the work account > Disconnect > Yes: DRS DELETE with that
+        account's certificate; no restart prompt."""
+        L = self.labels
+        accounts = self.profile_work_accounts()
+        acct = next((a for a in accounts if upn is None or a.upn.lower() == upn.lower()), None)
+        if acct is None:
+            raise ElementNotFound(upn or L["registered_caption"], self._open_awos())
+        self.go_to(L["awos"])
+        self.click(acct.upn)
+        self.click(L["disconnect"])
+        return self.click(L["yes"])
+
     def restart(self) -> Screen:
         self.pending_restart = False
         self.signed_in_user = None
@@ -698,10 +855,15 @@ class WindowsDevice:
     def connected_accounts(self) -> list[dict[str, Any]]:
         """What Access work or school lists (device state; no navigation)."""
         j = self.join_state
-        if j is None:
-            return []
-        return [{"caption": self.labels["connected_caption"].format(tenant=j.tenant_name), "upn": j.upn,
-                 "tenant_id": j.tenant_id, "tenant_name": j.tenant_name, "managed": self.mdm_state is not None}]
+        out: list[dict[str, Any]] = []
+        if j is not None:
+            out.append({"caption": self.labels["connected_caption"].format(tenant=j.tenant_name), "upn": j.upn,
+                        "tenant_id": j.tenant_id, "tenant_name": j.tenant_name,
+                        "managed": self.mdm_state is not None, "kind": "joined"})
+        for a in self.profile_work_accounts():
+            out.append({"caption": self.labels["registered_caption"], "upn": a.upn, "tenant_id": a.tenant_id,
+                        "tenant_name": a.tenant_name, "managed": False, "kind": "registered"})
+        return out
 
     def select_connected_account(self) -> Screen:
         """Expand the (first) connected account under Access work or school."""
@@ -710,7 +872,8 @@ class WindowsDevice:
         accounts = self.connected_accounts()
         if not accounts:
             raise ElementNotFound("<a connected account>", self.screen)
-        return self.click(accounts[0]["caption"])
+        first = accounts[0]
+        return self.click(first["caption"] if first["kind"] == "joined" else first["upn"])
 
     def run(self, command: str) -> str:
         """A command typed at the prompt: `dsregcmd /status`, `dsregcmd /leave`, `hostname`."""
@@ -923,17 +1086,21 @@ class WindowsDevice:
         self._keys_taken += 1
         return k
 
-    def _drs_join(self) -> None:
+    def _drs_enroll(self, join_type: int) -> tuple[dict[str, Any], bytes, dict[str, Any], Any, Any]:
+        """POST the join (0) or registration (4) request: (reply, certificate DER, its facts, device
+        key, transport key). Keys come from the pool, one pair per join or work account."""
         f = self._flow
         device_key, transport_key = self._take_key(), self._take_key()
         svc = f.discovery.get("DeviceJoinService") or {}
         endpoint = svc.get("JoinEndpoint") or f"{DRS}/EnrollmentServer/device/"
+        # Inferred: a registration does not ask for MembershipChanges (no local admin rights).
+        attributes = ({"ReuseDevice": "true", "ReturnClientSid": "true"} if join_type == 0
+                      else {"ReuseDevice": "true", "ReturnClientSid": "false"})
         body = {"CertificateRequest": {"Type": "pkcs10",
                                        "Data": base64.b64encode(crypto.build_csr(device_key)).decode("ascii")},
                 "TransportKey": base64.b64encode(crypto.bcrypt_rsakey_blob(transport_key.public_key())).decode(),
                 "TargetDomain": f.upn.rsplit("@", 1)[-1], "DeviceType": "Windows", "OSVersion": self.os_version,
-                "DeviceDisplayName": self.name, "JoinType": 0,
-                "attributes": {"ReuseDevice": "true", "ReturnClientSid": "true"}}
+                "DeviceDisplayName": self.name, "JoinType": join_type, "attributes": attributes}
         resp = self._http("POST", f"{endpoint}?api-version=2.0", json_body=body,
                           headers=self._drs_headers(f.tokens.get("access_token", "")))
         reply = self._json(resp)
@@ -947,6 +1114,21 @@ class WindowsDevice:
             facts = crypto.cert_facts(der)
         except Exception as exc:  # noqa: BLE001
             raise DeviceError(0x801C0001, f"DRS returned an unreadable certificate: {exc}") from None
+        return reply, der, facts, device_key, transport_key
+
+    def _drs_register(self) -> None:
+        f = self._flow
+        _reply, der, facts, device_key, transport_key = self._drs_enroll(4)
+        self.work_accounts.append(WorkAccount(
+            device_id=facts["device_id"], tenant_id=f.tenant_id or _tenant_id(f.discovery),
+            tenant_name=_tenant_name(f.discovery) or f.upn.rsplit("@", 1)[-1], upn=f.upn, cert_der=der,
+            thumbprint=facts["thumbprint"], not_before=facts["not_before"], not_after=facts["not_after"],
+            device_key=device_key, transport_key=transport_key, key_container_id=self._guid(),
+            discovery=f.discovery, profile=self.signed_in_user or "", registered_at=self.now()))
+
+    def _drs_join(self) -> None:
+        f = self._flow
+        reply, der, facts, device_key, transport_key = self._drs_enroll(0)
         claims = f.id_claims
         mdm = {"enrollment": claims.get("mdm_enrollment_url", "") or "",
                "terms_of_use": claims.get("mdm_terms_of_use_url", "") or "",
@@ -959,7 +1141,7 @@ class WindowsDevice:
             transport_key=transport_key, key_container_id=self._guid(), discovery=f.discovery, mdm_urls=mdm,
             membership_changes=list(reply.get("MembershipChanges") or []), joined_at=self.now())
 
-    def _cert_files(self, j: JoinState) -> tuple[str, str]:
+    def _cert_files(self, j: "JoinState | WorkAccount") -> tuple[str, str]:
         if self._tmpdir is None or not os.path.isdir(self._tmpdir):
             self._tmpdir = tempfile.mkdtemp(prefix="entra-emu-device-")
             weakref.finalize(self, shutil.rmtree, self._tmpdir, True)
@@ -976,8 +1158,9 @@ class WindowsDevice:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
 
-    def _drs_delete(self, j: JoinState) -> None:
-        """DELETE the device object, authenticated by the device certificate (TLS client cert)."""
+    def _drs_delete(self, j: "JoinState | WorkAccount") -> None:
+        """DELETE the device object, authenticated by the device certificate (TLS client cert): the
+        join's, or a work account's own certificate."""
         url = f"{DRS}/EnrollmentServer/device/{j.device_id}?api-version=1.0"
         resp = self._http("DELETE", url, headers=self._drs_headers(), cert=self._cert_files(j))
         if resp.status_code != 200:
@@ -1088,4 +1271,4 @@ def _mdm_state(result: Any, urls: dict[str, str], when: _dt.datetime) -> dict[st
             "thumbprint": pick("thumbprint", "cert_thumbprint")}
 
 
-__all__: Iterable[str] = ["WindowsDevice", "ElementNotFound", "Screen", "JoinState", "PrtState"]
+__all__: Iterable[str] = ["WindowsDevice", "ElementNotFound", "Screen", "JoinState", "PrtState", "WorkAccount"]

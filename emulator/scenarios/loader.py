@@ -136,6 +136,9 @@ class Actor:
     password: str
     mfa_response: str = "approve"
     proofup_response: str = "register"
+    #: "join" (the "Join this device to Microsoft Entra ID" link) or "register" (the set-up dialog's
+    #: email box + Next: Entra registration, `WindowsDevice.register`).
+    join_method: str = "join"
     #: The directory user (None for an account that does not exist, e.g. unknown-user).
     user: User | None = None
 
@@ -476,7 +479,7 @@ def load_scenario(world, doc_or_path: Any) -> Scenario:
     actor_user = None if a.get("not_in_directory") else users[a["user"].lower()]
     actor = Actor(upn=a["user"], password=a.get("password") or (actor_user.password if actor_user else DEFAULT_PASSWORD),
                   mfa_response=a.get("mfa_response", "approve"), proofup_response=a.get("proofup_response", "register"),
-                  user=actor_user)
+                  join_method=a.get("join_method", "join"), user=actor_user)
     if actor_user is not None:
         actor_user.mfa_response = actor.mfa_response
     device = DeviceSettings(name=dev.get("name") or world.ids.desktop_name(), release=release, os_version=os_version,
@@ -721,6 +724,9 @@ def apply_fix(world, scenario: Scenario) -> FixResult:
             elif act == "set_actor_password":
                 actor.password = achanges["password"] = step["value"]
                 applied.append("the user types the correct password")
+            elif act == "use_join_link":
+                actor.join_method = achanges["join_method"] = "join"
+                applied.append("the user disconnects the work account and uses the join link")
             else:  # pragma: no cover - validate() refuses unknown actions
                 raise ScenarioError(scenario.source, f"{path}.action", f"unknown fix action '{act}'")
     return FixResult(applied=applied, device=device, actor=actor, device_changes=dchanges, actor_changes=achanges)

@@ -473,6 +473,7 @@ ACTOR = Obj({
     "mfa_response": (Enum(["approve", "deny"], "MFA response"), False),
     "proofup_response": (Enum(["register", "skip"], "MFA registration response"), False),
     "not_in_directory": (Bool(), False),
+    "join_method": (Enum(["join", "register"], "join method"), False),
 }, "the actor")
 
 _FAULT_FIELDS = {
@@ -541,6 +542,7 @@ FIX_ACTIONS: dict[str, dict[str, tuple[Spec, bool]]] = {
     "clear_faults": {"name": (Str("a fault rule name"), False)},
     "set_mfa_response": {"value": (Enum(["approve", "deny"], "MFA response"), True)},
     "set_actor_password": {"value": (Str("a password"), True)},
+    "use_join_link": {},
 }
 
 
@@ -731,6 +733,9 @@ def _check_refs(doc: dict[str, Any], c: _Ctx, expected_name: str | None) -> None
         if step["action"] in ("set_mdm_scope",) and isinstance(step["value"], dict):
             for j, g in enumerate(step["value"]["groups"]):
                 group_ref(g, f"{base}.value.groups[{j}]")
+        if step["action"] == "use_join_link" and actor.get("join_method", "join") != "register":
+            c.fail(f"fix[{i}].action", "'use_join_link' changes how the actor connects, but actor.join_method "
+                   "is not 'register'")
         if step["action"] == "set_join_policy":
             membership_refs(step["value"], f"{base}.value")
     for key in ("expect", "expect_after_fix"):
