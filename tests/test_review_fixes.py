@@ -388,3 +388,21 @@ def test_device_keys_never_come_from_the_reserved_part():
         ns = [k.public_key().public_numbers().n for k in keys]
         assert not reserved & set(ns)
         assert len(set(ns)) == 12                        # a device's keys do not repeat soon
+
+
+def test_restored_tenant_keeps_the_counting_device_collections(tmp_path):
+    from emulator.world import snapshot
+    from emulator.world.models import DirectoryDevice, _CountedDict
+    from emulator.world.world import World
+
+    w = World(seed="snap")
+    t = w.create_tenant("Contoso", "contoso.com")
+    u = w.add_user(t, "a@contoso.com", display_name="A B")
+    d = DirectoryDevice(id=w.ids.guid(), device_id=w.ids.guid(), display_name="DESKTOP-AAAAAAA", owner_id=u.id)
+    t.devices[d.id] = d
+    path = tmp_path / "snap.json"
+    snapshot.save(w, path)
+    restored = snapshot.restore(path)
+    rt = restored.tenant("contoso.com")
+    assert type(rt.devices) is _CountedDict and type(rt.managed_devices) is _CountedDict
+    assert [x.display_name for x in rt.devices_owned_by(u.id)] == ["DESKTOP-AAAAAAA"]

@@ -169,7 +169,11 @@ def load_tenant(doc: dict[str, Any]) -> Tenant:
             plain[k] = decode(v)
     t = _build(Tenant, plain)
     for k, v in collections.items():
-        setattr(t, k, v)
+        # Fill the tenant's own collection objects (devices keep their change-counting dict, so the
+        # owner index works on a restored tenant as on a new one).
+        target = getattr(t, k)
+        target.clear()
+        target.update(v)
     for k, v in (doc.get("$extra") or {}).items():
         setattr(t, k, decode(v))
     return t
