@@ -72,12 +72,13 @@ class LocalAccount:
 
 
 @dataclass
-class JoinState:
+class DeviceIdentity:
+    """What DRS gave the PC for one device object: its id, certificate, keys, and the tenant's
+    discovery document. A join has one; each Entra-registered work account has its own."""
     device_id: str
     tenant_id: str
     tenant_name: str
     upn: str
-    domain: str
     cert_der: bytes
     thumbprint: str
     not_before: _dt.datetime
@@ -86,30 +87,23 @@ class JoinState:
     transport_key: Any
     key_container_id: str
     discovery: dict[str, Any]
-    mdm_urls: dict[str, str]
+
+
+@dataclass
+class JoinState(DeviceIdentity):
+    domain: str = ""
+    mdm_urls: dict[str, str] = field(default_factory=dict)
     membership_changes: list[dict[str, Any]] = field(default_factory=list)
     joined_at: _dt.datetime | None = None
 
 
 @dataclass
-class WorkAccount:
+class WorkAccount(DeviceIdentity):
     """An Entra-registered work account (JoinType 4) in one Windows user profile: its own device
     object, device key and certificate (the per-account state Windows keeps under
     HKCU\\...\\WorkplaceJoin\\JoinInfo)."""
-    device_id: str
-    tenant_id: str
-    tenant_name: str
-    upn: str
-    cert_der: bytes
-    thumbprint: str
-    not_before: _dt.datetime
-    not_after: _dt.datetime
-    device_key: Any
-    transport_key: Any
-    key_container_id: str
-    discovery: dict[str, Any]
     #: The Windows profile that added it (Access work or school and dsregcmd are per user).
-    profile: str
+    profile: str = ""
     #: Inferred simplification: registration never enrolls in MDM here, so both stay empty.
     mdm_url: str = ""
     settings_url: str = ""
@@ -1117,14 +1111,9 @@ class WindowsDevice:
         return reply, der, facts, device_key, transport_key
 
     def _drs_register(self) -> None:
-        f = self._flow
         _reply, der, facts, device_key, transport_key = self._drs_enroll(4)
-        self.work_accounts.append(WorkAccount(
-            device_id=facts["device_id"], tenant_id=f.tenant_id or _tenant_id(f.discovery),
-            tenant_name=_tenant_name(f.discovery) or f.upn.rsplit("@", 1)[-1], upn=f.upn, cert_der=der,
-            thumbprint=facts["thumbprint"], not_before=facts["not_before"], not_after=facts["not_after"],
-            device_key=device_key, transport_key=transport_key, key_container_id=self._guid(),
-            discovery=f.discovery, profile=self.signed_in_user or "", registered_at=self.now()))
+        self.work_accounts.append(WorkAccount(**self._identity(der, facts, device_key, transport_key),
+                                              profile=self.signed_in_user or "", registered_at=self.now()))
 
     def _drs_join(self) -> None:
         f = self._flow
@@ -1133,20 +1122,28 @@ class WindowsDevice:
         mdm = {"enrollment": claims.get("mdm_enrollment_url", "") or "",
                "terms_of_use": claims.get("mdm_terms_of_use_url", "") or "",
                "compliance": claims.get("mdm_compliance_url", "") or ""}
-        self.join_state = JoinState(
-            device_id=facts["device_id"], tenant_id=f.tenant_id or _tenant_id(f.discovery),
-            tenant_name=_tenant_name(f.discovery) or f.upn.rsplit("@", 1)[-1], upn=f.upn,
-            domain=f.upn.rsplit("@", 1)[-1], cert_der=der, thumbprint=facts["thumbprint"],
-            not_before=facts["not_before"], not_after=facts["not_after"], device_key=device_key,
-            transport_key=transport_key, key_container_id=self._guid(), discovery=f.discovery, mdm_urls=mdm,
-            membership_changes=list(reply.get("MembershipChanges") or []), joined_at=self.now())
+        self.join_state = JoinState(**self._identity(der, facts, device_key, transport_key),
+                                    domain=f.upn.rsplit("@", 1)[-1], mdm_urls=mdm,
+                                    membership_changes=list(reply.get("MembershipChanges") or []),
+                                    joined_at=self.now())
 
-    def _cert_files(self, j: "JoinState | WorkAccount") -> tuple[str, str]:
+    def _identity(self, der: bytes, facts: dict[str, Any], device_key, transport_key) -> dict[str, Any]:
+        """The DeviceIdentity fields of a device object DRS just created for the current sign-in."""
+        f = self._flow
+        return {"device_id": facts["device_id"], "tenant_id": f.tenant_id or _tenant_id(f.discovery),
+                "tenant_name": _tenant_name(f.discovery) or f.upn.rsplit("@", 1)[-1], "upn": f.upn,
+                "cert_der": der, "thumbprint": facts["thumbprint"], "not_before": facts["not_before"],
+                "not_after": facts["not_after"], "device_key": device_key, "transport_key": transport_key,
+                "key_container_id": self._guid(), "discovery": f.discovery}
+
+    def _cert_files(self, j: "DeviceIdentity") -> tuple[str, str]:
         if self._tmpdir is None or not os.path.isdir(self._tmpdir):
             self._tmpdir = tempfile.mkdtemp(prefix="entra-emu-device-")
             weakref.finalize(self, shutil.rmtree, self._tmpdir, True)
         cert_path = os.path.join(self._tmpdir, f"{j.device_id}.pem")
         key_path = os.path.join(self._tmpdir, f"{j.device_id}.key")
+        if os.path.exists(cert_path) and os.path.exists(key_path):
+            return cert_path, key_path  # written when first needed; a device object's cert never changes
         with open(cert_path, "wb") as fh:
             fh.write(crypto.cert_facts(j.cert_der)["pem"])
         with open(key_path, "wb") as fh:
@@ -1158,7 +1155,7 @@ class WindowsDevice:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
 
-    def _drs_delete(self, j: "JoinState | WorkAccount") -> None:
+    def _drs_delete(self, j: "DeviceIdentity") -> None:
         """DELETE the device object, authenticated by the device certificate (TLS client cert): the
         join's, or a work account's own certificate."""
         url = f"{DRS}/EnrollmentServer/device/{j.device_id}?api-version=1.0"
