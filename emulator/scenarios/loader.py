@@ -24,7 +24,7 @@ import yaml
 
 from ..world import policy
 from ..world.clock import iso_z
-from ..world.events import device_target, record_audit
+from ..world.events import device_target, record_audit, target
 from ..world.models import (INTUNE_APP_ID, ROLE_TEMPLATES, DirectoryDevice, Group, ManagedDevice, Tenant,
                             User)
 from .schema import (CA_APPLICATIONS, CA_USER_ACTIONS, GUID_RX, WINDOWS_RELEASES, ScenarioError, normalize_hex,
@@ -502,8 +502,7 @@ def _audit_policy_change(world, tenant: Tenant, activity: str, service: str, cat
 
 
 def _target(obj_id: str, name: str, kind: str, upn: str | None = None, modified: list | None = None) -> dict:
-    return {"id": obj_id, "displayName": name, "type": kind, "userPrincipalName": upn, "groupType": None,
-            "modifiedProperties": list(modified or [])}
+    return target(obj_id, name, kind, upn=upn, modified=modified)
 
 
 def _drp_changed(world, tenant: Tenant, prop: str, old: Any, new: Any) -> None:

@@ -87,6 +87,16 @@ def record_audit(world, tenant: Tenant, *, activity: str, category: str = "Devic
     return entry
 
 
+def target(obj_id: str | None, display_name: str | None, kind: str, *, upn: str | None = None,
+           group_type: str | None = None, modified: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One `targetResources` entry of a directory audit."""
+    return {"id": obj_id, "displayName": display_name, "type": kind, "userPrincipalName": upn,
+            "groupType": group_type, "modifiedProperties": list(modified or [])}
+
+
 def device_target(device: DirectoryDevice, modified: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"id": device.id, "displayName": device.display_name, "type": "Device", "userPrincipalName": None,
-            "groupType": None, "modifiedProperties": list(modified or [])}
+    return target(device.id, device.display_name, "Device", modified=modified)
+
+
+def user_target(user, display_name: str | None = None) -> dict[str, Any]:
+    return target(user.id, display_name, "User", upn=user.user_principal_name)

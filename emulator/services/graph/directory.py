@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ...world.events import device_target, record_audit
+from ...world.events import device_target, record_audit, target, user_target
 from ...world.models import KNOWN_SKUS, ROLE_TEMPLATES, DirectoryDevice, Group, User
 from . import odata
 from .core import CDA, GA, IA, W365, GraphContext, Perm, castable, route
@@ -660,8 +660,7 @@ def create_group(ctx: GraphContext):
         g.members.append(oid)
     record_audit(ctx.world, ctx.tenant, activity="Add group", category="GroupManagement", service="Core Directory",
                  operation_type="Add", initiated_by=ctx.caller.user,
-                 targets=[{"id": g.id, "displayName": g.display_name, "type": "Group", "userPrincipalName": None,
-                           "groupType": "securityGroup", "modifiedProperties": []}])
+                 targets=[target(g.id, g.display_name, "Group", group_type="securityGroup")])
     out = {"@odata.context": ctx.context_url("groups/$entity")}
     out.update(group_json(g))
     return ctx.ok(out, 201)
@@ -745,8 +744,7 @@ def assign_license(ctx: GraphContext):
         u.licenses = new
     record_audit(ctx.world, t, activity="Change user license", category="UserManagement", service="Core Directory",
                  operation_type="Update", initiated_by=ctx.caller.user,
-                 targets=[{"id": u.id, "displayName": None, "type": "User", "userPrincipalName": u.user_principal_name,
-                           "groupType": None, "modifiedProperties": []}])
+                 targets=[user_target(u)])
     out = {"@odata.context": ctx.context_url("users/$entity")}
     out.update(user_json(u))
     return ctx.ok(out)
@@ -843,8 +841,7 @@ def create_user(ctx: GraphContext):
         u.job_title = body["jobTitle"]
     record_audit(ctx.world, t, activity="Add user", category="UserManagement", service="Core Directory",
                  operation_type="Add", initiated_by=ctx.caller.user,
-                 targets=[{"id": u.id, "displayName": None, "type": "User", "userPrincipalName": u.user_principal_name,
-                           "groupType": None, "modifiedProperties": []}])
+                 targets=[user_target(u)])
     out = {"@odata.context": ctx.context_url("users/$entity")}
     out.update(user_json(u))
     return ctx.ok(out, 201)
@@ -883,8 +880,7 @@ def patch_user(ctx: GraphContext):
             setattr(u, attr, v)
     record_audit(ctx.world, ctx.tenant, activity="Update user", category="UserManagement", service="Core Directory",
                  operation_type="Update", initiated_by=ctx.caller.user,
-                 targets=[{"id": u.id, "displayName": None, "type": "User", "userPrincipalName": u.user_principal_name,
-                           "groupType": None, "modifiedProperties": []}])
+                 targets=[user_target(u)])
     return ctx.no_content()
 
 
@@ -897,6 +893,5 @@ def delete_user(ctx: GraphContext):
         t.remove_object(t.users, u.id)
     record_audit(ctx.world, t, activity="Delete user", category="UserManagement", service="Core Directory",
                  operation_type="Delete", initiated_by=ctx.caller.user,
-                 targets=[{"id": u.id, "displayName": None, "type": "User", "userPrincipalName": u.user_principal_name,
-                           "groupType": None, "modifiedProperties": []}])
+                 targets=[user_target(u)])
     return ctx.no_content()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ...world.events import record_audit
+from ...world.events import record_audit, target
 from ...world.policy import ALL, ENUMERATED, NONE
 from ...world.world import DEFAULT_DRP_DESCRIPTION
 from . import odata
@@ -141,9 +141,8 @@ def put_drp(ctx: GraphContext):
         t.device_registration_policy = new
     record_audit(ctx.world, t, activity="Set device registration policies", category="Policy",
                  service="Device Registration Service", operation_type="Update", initiated_by=ctx.caller.user,
-                 targets=[{"id": "deviceRegistrationPolicy", "displayName": "Device Registration Policy",
-                           "type": "Policy", "userPrincipalName": None, "groupType": None,
-                           "modifiedProperties": modified}])
+                 targets=[target("deviceRegistrationPolicy", "Device Registration Policy", "Policy",
+                                 modified=modified)])
     return ctx.ok(_drp_out(ctx, new))
 
 
@@ -408,8 +407,7 @@ def delete_ca(ctx: GraphContext):
 def _ca_audit(ctx: GraphContext, activity: str, op: str, pol: dict[str, Any]) -> None:
     record_audit(ctx.world, ctx.tenant, activity=activity, category="Policy", service="Conditional Access",
                  operation_type=op, initiated_by=ctx.caller.user,
-                 targets=[{"id": pol.get("id"), "displayName": pol.get("displayName"), "type": "Policy",
-                           "userPrincipalName": None, "groupType": None, "modifiedProperties": []}])
+                 targets=[target(pol.get("id"), pol.get("displayName"), "Policy")])
 
 
 # -- MDM user scope (beta) ------------------------------------------------------------------------------
@@ -500,8 +498,7 @@ def patch_mdm(ctx: GraphContext):
     # Inferred: the MDM scope change is logged as a Core Directory policy update.
     record_audit(ctx.world, ctx.tenant, activity="Update policy", category="Policy", service="Core Directory",
                  operation_type="Update", initiated_by=ctx.caller.user,
-                 targets=[{"id": pol["id"], "displayName": pol.get("displayName"), "type": "Policy",
-                           "userPrincipalName": None, "groupType": None, "modifiedProperties": []}])
+                 targets=[target(pol["id"], pol.get("displayName"), "Policy")])
     # GD example answers 204 (open question 4).
     return ctx.no_content()
 

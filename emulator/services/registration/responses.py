@@ -163,11 +163,6 @@ def _field(body: dict[str, Any], name: str) -> Any:
     return None
 
 
-def _user_target(user) -> dict[str, Any]:
-    return {"id": user.id, "displayName": None, "type": "User", "userPrincipalName": user.user_principal_name,
-            "groupType": None, "modifiedProperties": []}
-
-
 def _prop(name: str, new: Any, old: Any = None) -> dict[str, Any]:
     import json
 
@@ -399,10 +394,10 @@ def _audit_join(ctx, tenant, user, device: DirectoryDevice, claims: dict[str, An
                         ])])
     events.record_audit(world, tenant, activity="Add registered owner to device", category="Device",
                         service="Core Directory", operation_type="Assign", app=DRS_APP, correlation_id=corr,
-                        targets=[events.device_target(device), _user_target(user)])
+                        targets=[events.device_target(device), events.user_target(user)])
     events.record_audit(world, tenant, activity="Add registered users to device", category="Device",
                         service="Core Directory", operation_type="Assign", app=DRS_APP, correlation_id=corr,
-                        targets=[events.device_target(device), _user_target(user)])
+                        targets=[events.device_target(device), events.user_target(user)])
 
 
 # -- delete ------------------------------------------------------------------------------------
