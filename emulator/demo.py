@@ -118,7 +118,7 @@ def show_admin_view(n, world: World, tenant, device: WindowsDevice) -> None:
 
 
 def run_demo(scenario: str | None, *, seed: str = "0", narrator=None, show_screens: bool = True) -> int:
-    from .cli import Narrator
+    from .narrator import Narrator
 
     n = narrator or Narrator()
     if scenario:

@@ -86,7 +86,7 @@ def _attempt(n, world, scenario, settings, actor, *, seed, show_screens: bool):
 
 
 def run_scenario_demo(name: str, *, seed: str = "0", narrator=None, show_screens: bool = True) -> int:
-    from .cli import Narrator
+    from .narrator import Narrator
 
     n = narrator or Narrator()
     try:

@@ -2,7 +2,7 @@
 
 Use them from your own suite with one line in conftest.py:
 
-    pytest_plugins = ["steps"]
+    pytest_plugins = ["entra_emu_steps"]
 
 Every step is a pytest fixture (pytest-bdd's design); they share one `lab` fixture: an emulated
 cloud, a tenant, its users and a simulated Windows 11 PC. docs/steps.md lists every phrasing.

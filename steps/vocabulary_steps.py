@@ -1,6 +1,6 @@
 """More phrasings of the guide's actions and checks (variants, tenant settings, troubleshooting).
 
-Each function here is registered with pytest-bdd and in `steps.registry.REGISTRY` (so the runbook
+Each function here is registered with pytest-bdd and in `entra_emu_steps.registry.REGISTRY` (so the runbook
 checker understands it and docs/steps.md lists it). Variants of the lead's steps call the lead's
 functions. Steps that name no user act as "the Entra user": the scenario's actor, or else the
 first user the feature added.
@@ -200,9 +200,9 @@ def intune_platform_blocked(lab):
 def drs_busy(lab):
     # The fault rules of the packaged drs-busy scenario, its one definition: every join request answers 503.
     from emulator.scenarios import read_scenario
-    from emulator.scenarios.loader import PACKAGE_DATA_DIR
+    from emulator.scenarios.loader import shipped_dir
 
-    doc, _ = read_scenario(PACKAGE_DATA_DIR / "drs-busy.yaml")
+    doc, _ = read_scenario(shipped_dir() / "drs-busy.yaml")
     for rule in doc.get("faults") or []:
         lab.world.faults.add(dict(rule))
 

@@ -224,9 +224,9 @@ def test_parser_reads_fenced_commands_and_expected_lines():
 def test_given_the_scenario_step_loads_it_into_the_lab():
     from emulator.world.world import World
 
-    from steps.lab import Lab
-    from steps.vocabulary_steps import join_actor, mdm_scope_check, the_scenario
-    from steps.lab import StepFailed
+    from entra_emu_steps.lab import Lab
+    from entra_emu_steps.vocabulary_steps import join_actor, mdm_scope_check, the_scenario
+    from entra_emu_steps.lab import StepFailed
 
     lab = Lab(World(seed=0)).start()
     try:
@@ -265,7 +265,7 @@ def test_feature_run_report(tmp_path, name):
 
     (tmp_path / "writers.feature").write_text(FEATURE, encoding="utf-8")
     (tmp_path / "test_writers.py").write_text(
-        "from pytest_bdd import scenarios\nfrom steps import *  # noqa\nscenarios('writers.feature')\n",
+        "from pytest_bdd import scenarios\nfrom entra_emu_steps import *  # noqa\nscenarios('writers.feature')\n",
         encoding="utf-8")
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "emulator.runbook.pytest_report",
                            f"--entra-report={tmp_path / name}", "-p", "no:cacheprovider", str(tmp_path)],

@@ -12,7 +12,7 @@ import yaml
 from emulator.device.dsregcmd import parse_status
 from emulator.scenarios import (FIX_ACTIONS, ScenarioError, apply_fix, find_scenario, list_scenarios, load_scenario,
                                 parse_duration, validate)
-from emulator.scenarios.loader import PACKAGE_DATA_DIR
+from emulator.scenarios.loader import shipped_dir
 from emulator.world import policy
 from emulator.world.catalogue import AADSTS, HRESULTS
 from emulator.world.models import DRS_APP_ID, INTUNE_APP_ID, OFFICE_PORTAL_APP_ID
@@ -80,12 +80,10 @@ def test_file_validates_and_loads(path):
     assert s.expect_after_fix.joined, "expect_after_fix describes the repaired state"
 
 
-def test_installed_copy_is_identical_to_the_repository_folder():
-    repo = {p.name for p in FILES}
-    data = {p.name for p in PACKAGE_DATA_DIR.glob("*.yaml")}
-    assert repo == data, "run: cp scenarios/*.yaml emulator/scenarios/data/"
-    for name in repo:
-        assert filecmp.cmp(SCENARIO_DIR / name, PACKAGE_DATA_DIR / name, shallow=False), name
+def test_shipped_scenarios_are_the_repository_folder():
+    # stored once: the installed package entra_emu_scenarios is the repository's scenarios/ folder
+    assert shipped_dir().resolve() == SCENARIO_DIR.resolve()
+    assert {p.name for p in shipped_dir().glob("*.yaml")} == {p.name for p in FILES}
 
 
 def test_list_and_find():

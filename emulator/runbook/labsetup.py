@@ -25,7 +25,7 @@ def use_scenario(lab, name_or_doc: Any, *, release: str | None = None):
     Must come before the PC is first used (the PC is built from these settings)."""
     from emulator.scenarios import load_scenario
 
-    from steps.lab import StepFailed
+    from entra_emu_steps.lab import StepFailed
 
     if lab.device is not None:
         raise StepFailed("The scenario must be chosen before the PC is used: put it first.")
@@ -46,7 +46,7 @@ def set_release(lab, release: str) -> None:
     """Choose the Windows 11 release whose UI labels the PC shows."""
     from emulator.device.screens import labels_for
 
-    from steps.lab import StepFailed
+    from entra_emu_steps.lab import StepFailed
 
     release = release.upper()
     try:
@@ -68,7 +68,7 @@ def set_release(lab, release: str) -> None:
 
 def actor(lab) -> tuple[str, str]:
     """(upn, password) of the person at the PC: the scenario's actor, else the first user added."""
-    from steps.lab import StepFailed
+    from entra_emu_steps.lab import StepFailed
 
     if lab.scenario is not None:
         a = lab.scenario.actor

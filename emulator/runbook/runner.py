@@ -180,7 +180,7 @@ class Checker:
     def _new_lab(self, scenario: str):
         from emulator.world.world import World
 
-        from steps.lab import Lab
+        from entra_emu_steps.lab import Lab
 
         world = World(seed=self.seed)
         world.clock.set(FIXED_START)
@@ -212,7 +212,7 @@ class Checker:
         from emulator.device.screens import ElementNotFound
         from emulator.scenarios import ScenarioError
 
-        from steps.lab import StepFailed
+        from entra_emu_steps.lab import StepFailed
 
         if "__title__" in sent.alternatives:
             return None
@@ -534,7 +534,7 @@ def _play_join(lab, upn: str, password: str, mfa: str) -> None:
 
 
 def _differences(lab, expect) -> list[str]:
-    from steps.lab import StepFailed
+    from entra_emu_steps.lab import StepFailed
 
     device = lab.device
     problems = []

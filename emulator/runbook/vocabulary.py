@@ -1,5 +1,5 @@
 """The step vocabulary as the runbook checker sees it: every phrasing registered in
-`steps.registry.REGISTRY`, the troubleshooting fix phrasings (sentence -> scenario fix actions),
+`entra_emu_steps.registry.REGISTRY`, the troubleshooting fix phrasings (sentence -> scenario fix actions),
 `suggest(text)` (nearest known phrasings) and `render_steps_markdown()` (docs/steps.md).
 
 Regenerate docs/steps.md with:  entra-emu runbook steps > docs/steps.md
@@ -73,8 +73,8 @@ NOTE_PHRASES: list[tuple[str, str]] = [
 
 def registry():
     """The step registry with every step module imported."""
-    import steps  # noqa: F401  (registers every phrasing)
-    from steps.registry import REGISTRY
+    import entra_emu_steps  # noqa: F401  (registers every phrasing)
+    from entra_emu_steps.registry import REGISTRY
 
     return REGISTRY
 
@@ -125,7 +125,7 @@ def render_steps_markdown() -> str:
     lines = [
         "# Step vocabulary",
         "",
-        "<!-- Generated from steps.registry.REGISTRY by emulator.runbook.vocabulary.render_steps_markdown().",
+        "<!-- Generated from entra_emu_steps.registry.REGISTRY by emulator.runbook.vocabulary.render_steps_markdown().",
         "     Do not edit by hand: run  entra-emu runbook steps > docs/steps.md  -->",
         "",
         "Every phrasing the Gherkin steps (`steps/`) and the runbook checker (`entra-emu runbook check`)",

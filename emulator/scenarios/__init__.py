@@ -7,7 +7,7 @@
                                                               # come back in result.device / result.actor
 
 File format: docs/scenarios.md. Files: the repository's scenarios/ folder, installed as
-emulator/scenarios/data/.
+the package entra_emu_scenarios (the repository folder scenarios/).
 """
 from .loader import (Actor, DeviceSettings, Expectation, FixResult, Scenario, ScenarioInfo, apply_fix,
                      find_scenario, list_scenarios, load_scenario, read_scenario, scenario_dirs)

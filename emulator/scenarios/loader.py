@@ -30,11 +30,10 @@ from ..world.models import (INTUNE_APP_ID, ROLE_TEMPLATES, DirectoryDevice, Grou
 from .schema import (CA_APPLICATIONS, CA_USER_ACTIONS, GUID_RX, WINDOWS_RELEASES, ScenarioError, normalize_hex,
                      parse_duration, validate)
 
-#: Where scenario files live: the repository's top-level scenarios/ (a checkout) first, then the
-#: copy installed with the package. ENTRA_EMU_SCENARIO_PATH (os.pathsep-separated) comes first.
-PACKAGE_DATA_DIR = Path(__file__).resolve().parent / "data"
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-REPO_DIR = _REPO_ROOT / "scenarios"
+#: Where scenario files live: the folders of ENTRA_EMU_SCENARIO_PATH (os.pathsep-separated), then
+#: the shipped files. Those are stored once, in the repository's scenarios/ folder, which is
+#: installed as the package ``entra_emu_scenarios``.
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
 DEFAULT_PASSWORD = "P@ssw0rd!"
 #: Devices older than this are "stale" for delete_stale_devices unless the step says otherwise.
@@ -47,10 +46,18 @@ def scenario_dirs() -> list[Path]:
     for p in (os.environ.get("ENTRA_EMU_SCENARIO_PATH") or "").split(os.pathsep):
         if p.strip():
             dirs.append(Path(p.strip()))
-    if REPO_DIR.is_dir() and (_REPO_ROOT / "pyproject.toml").exists():
-        dirs.append(REPO_DIR)
-    dirs.append(PACKAGE_DATA_DIR)
+    dirs.append(shipped_dir())
     return dirs
+
+
+def shipped_dir() -> Path:
+    """The folder of the shipped scenario files (a checkout's scenarios/ or the installed package)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("entra_emu_scenarios")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return SHIPPED_DIR
 
 
 @dataclass(frozen=True)
