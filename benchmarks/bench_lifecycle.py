@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 
-
 #: What the import figures time, each in a fresh interpreter (measured inside it, so interpreter
 #: start-up is not part of the figure): the bare package, and the public API resolved (the lazy
 #: attributes accessed, which imports the world, the in-process transport and the device).

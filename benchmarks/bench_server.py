@@ -126,7 +126,7 @@ def latency(base: str, token: str, path: str, n: int, proxy: str | None = None, 
     for _ in range(n):
         t = time.perf_counter()
         r = s.get(url, headers=headers, verify=bundle or True, timeout=60)
-        r.content
+        _ = r.content
         times.append((time.perf_counter() - t) * 1000)
     times.sort()
     return {"p50": statistics.median(times), "p95": times[int(len(times) * 0.95) - 1], "max": times[-1],
@@ -138,10 +138,10 @@ def run_wrk(url: str, token: str, duration: int, connections: int, threads: int)
                           "-H", f"Authorization: Bearer {token}", url], capture_output=True, text=True,
                          timeout=duration + 60)
     text = out.stdout
-    rps = next((float(l.split()[1]) for l in text.splitlines() if l.startswith("Requests/sec:")), 0.0)
-    non2xx = next((l.strip() for l in text.splitlines() if "Non-2xx" in l or "Socket errors" in l), "")
-    p50 = next((l.split()[1] for l in text.splitlines() if l.strip().startswith("50%")), "?")
-    p99 = next((l.split()[1] for l in text.splitlines() if l.strip().startswith("99%")), "?")
+    rps = next((float(ln.split()[1]) for ln in text.splitlines() if ln.startswith("Requests/sec:")), 0.0)
+    non2xx = next((ln.strip() for ln in text.splitlines() if "Non-2xx" in ln or "Socket errors" in ln), "")
+    p50 = next((ln.split()[1] for ln in text.splitlines() if ln.strip().startswith("50%")), "?")
+    p99 = next((ln.split()[1] for ln in text.splitlines() if ln.strip().startswith("99%")), "?")
     return {"tool": "wrk", "rps": rps, "p50": p50, "p99": p99, "errors": non2xx}
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-
 _SLASHES = re.compile(r"/{2,}")
 
 

@@ -2,9 +2,9 @@
 import difflib
 
 import requests
-from .registry import phrase
 
 from .lab import StepFailed
+from .registry import phrase
 
 Q = r'"(?P<{}>[^"]+)"'
 

@@ -33,7 +33,7 @@ class Lab:
     device_settings: dict[str, Any] = field(default_factory=dict)
 
     # -- set-up ---------------------------------------------------------------------------------
-    def start(self) -> "Lab":
+    def start(self) -> Lab:
         self.mock = mock_entra(self.world)
         self.mock.start()
         return self

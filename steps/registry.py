@@ -7,8 +7,8 @@ checker maps a runbook's sentences to the same functions and docs/steps.md lists
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from pytest_bdd import parsers
 from pytest_bdd.steps import step as _bdd_step

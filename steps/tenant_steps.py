@@ -1,8 +1,8 @@
 """Given-steps: the tenant, its users and settings, the PC, and named scenarios."""
-from .registry import phrase
-
 from emulator.world import policy
 from emulator.world.models import ROLE_TEMPLATES
+
+from .registry import phrase
 
 Q = r'"(?P<{}>[^"]+)"'
 

@@ -654,7 +654,7 @@ UNREADABLE_XML = [
     b'<?xml version="1.0"?><!doctype x SYSTEM "file:///etc/passwd"><x/>',
     f'<s:Envelope xmlns:s="{soap.NS_SOAP12}"/>'.encode(),
     f'<s:Envelope xmlns:s="{soap.NS_SOAP11}"><s:Header/></s:Envelope>'.encode(),
-    f'<s:Envelope xmlns:s="urn:not-soap"><s:Body/></s:Envelope>'.encode(),
+    b'<s:Envelope xmlns:s="urn:not-soap"><s:Body/></s:Envelope>',
     f'<s:Envelope xmlns:s="{soap.NS_SOAP12}"><s:Body>'.encode() + b"<a>" * 50_000 + b"</a>" * 50_000
     + b"</s:Body></s:Envelope>",
 ]
@@ -813,7 +813,7 @@ def _exchange(server, data: bytes, *, timeout: float = 5.0, shut: bool = True) -
         try:
             while chunk := s.recv(65536):
                 out += chunk
-        except (ConnectionResetError, socket.timeout):
+        except (TimeoutError, ConnectionResetError):
             pass
     return out
 
@@ -1096,7 +1096,7 @@ def _closed_within(sock: socket.socket, seconds: float) -> bytes:
             out += chunk
     except ConnectionResetError:
         pass
-    except socket.timeout:
+    except TimeoutError:
         pytest.fail(f"still open after {time.monotonic() - started:.1f}s")
     return out
 

@@ -9,7 +9,6 @@ import requests
 from emulator.device import ElementNotFound, WindowsDevice
 from emulator.device.dsregcmd import parse_status
 from emulator.transport.direct import DirectSession
-from emulator.world.world import World
 
 PASSWORD = "P@ssw0rd!"
 

@@ -6,13 +6,12 @@ import json
 import pytest
 import requests
 
-from emulator.device import ElementNotFound, WindowsDevice
-from emulator.device import screens
+from emulator.device import ElementNotFound, WindowsDevice, screens
 from emulator.device.crypto import jwt_claims
 from emulator.device.dsregcmd import LABEL_WIDTH, parse_status
 from emulator.scenarios import apply_fix, load_scenario
-from emulator.scenarios.schema import ScenarioError, validate
 from emulator.scenarios.loader import read_scenario
+from emulator.scenarios.schema import ScenarioError, validate
 from emulator.transport.direct import DirectSession
 
 PASSWORD = "P@ssw0rd!"

@@ -6,8 +6,8 @@ import pytest
 import requests
 from freezegun import freeze_time
 
-from emulator.world.world import World
 from emulator.transport.inprocess import mock_entra
+from emulator.world.world import World
 
 GRAPH = "https://graph.microsoft.com/v1.0/devices"
 

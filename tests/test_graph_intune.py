@@ -5,11 +5,11 @@ import re
 
 import pytest
 from freezegun import freeze_time
+from test_graph import Env, err
 
 from emulator.world import policy
 from emulator.world.events import record_audit, record_sign_in
 from emulator.world.models import ROLE_TEMPLATES, ManagedDevice
-from test_graph import Env, err
 
 IA = ROLE_TEMPLATES["Intune Administrator"]
 LIMIT = "#microsoft.graph.deviceEnrollmentLimitConfiguration"

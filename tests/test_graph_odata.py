@@ -1,12 +1,12 @@
 """Graph OData query options: $filter, $top, $skiptoken, $count, $search, $orderby, advanced queries."""
 
 import pytest
+from test_graph import ADMIN_SCOPES, Env, err
 
 from emulator.http import Request
 from emulator.services.graph import directory, serializers
 from emulator.services.router import default_router
 from emulator.world.models import DirectoryDevice
-from test_graph import ADMIN_SCOPES, Env, err
 
 EVENTUAL = {"ConsistencyLevel": "eventual"}
 ADV_MSG = ("Operator '{}' is not supported because the required parameters might be missing. Try adding "

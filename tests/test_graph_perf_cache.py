@@ -172,7 +172,7 @@ def mscan(tenant, uid):
 
 
 def same(a, b):
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 def test_owner_index_follows_every_kind_of_change(env):
@@ -260,7 +260,7 @@ class CountingOwner(models._OwnerField):
 
 
 def test_joins_in_a_big_tenant_do_not_scan_it(env, monkeypatch):
-    t, w = env.tenant, env.world
+    t = env.tenant
     for i in range(5000):
         d = DirectoryDevice(id=f"id-{i}", device_id=f"dev-{i}", display_name=f"D{i}", owner_id=f"u{i % 50}")
         t.devices[d.id] = d
@@ -367,8 +367,9 @@ def test_gathered_write_sends_everything_in_order(limit):
 
 
 def test_big_pages_through_the_server(env, tmp_path):
-    from emulator.transport.server import EmulatorServer
     import requests
+
+    from emulator.transport.server import EmulatorServer
 
     for i in range(300):
         d = DirectoryDevice(id=f"big-{i}", device_id=f"bigdev-{i}", display_name=f"BIG-{i}")
@@ -431,7 +432,7 @@ def test_remembered_filter_pages_follow_every_change(seed):
             plain = odata.run_query(DEVICE_SPEC, q, list(coll.values()))
             remembered = odata.run_query(DEVICE_SPEC, q, coll.values(), source=coll)
             assert remembered.items == plain.items and remembered.next_offset == plain.next_offset, (step, flt)
-            assert all(a is b for a, b in zip(remembered.items, plain.items))
+            assert all(a is b for a, b in zip(remembered.items, plain.items, strict=True))
         devs = list(coll.values())
         op = rnd.randrange(8)
         if op == 0:

@@ -1,9 +1,9 @@
 """Graph: device registration policy, conditional access policies, MDM user scope."""
 import pytest
+from test_graph import Env, err
 
 from emulator.world import policy
 from emulator.world.models import INTUNE_APP_ID, ROLE_TEMPLATES
-from test_graph import Env, err
 
 CAA = ROLE_TEMPLATES["Conditional Access Administrator"]
 GR = ROLE_TEMPLATES["Global Reader"]

@@ -6,10 +6,10 @@ import asyncio
 
 import httpx
 import pytest
+from test_graph import ADMIN_SCOPES, Env
 
 from emulator.http import Request
 from emulator.services.router import default_router
-from test_graph import ADMIN_SCOPES, Env
 
 msgraph = pytest.importorskip("msgraph")
 
@@ -90,11 +90,11 @@ def test_sdk_reads_everything(env):
         ConditionalAccessPolicy.__init__(body)
         body.display_name = "SDK policy"
         body.state = ConditionalAccessPolicyState.EnabledForReportingButNotEnforced
-        from msgraph.generated.models.conditional_access_condition_set import ConditionalAccessConditionSet
-        from msgraph.generated.models.conditional_access_users import ConditionalAccessUsers
         from msgraph.generated.models.conditional_access_applications import ConditionalAccessApplications
-        from msgraph.generated.models.conditional_access_grant_controls import ConditionalAccessGrantControls
+        from msgraph.generated.models.conditional_access_condition_set import ConditionalAccessConditionSet
         from msgraph.generated.models.conditional_access_grant_control import ConditionalAccessGrantControl
+        from msgraph.generated.models.conditional_access_grant_controls import ConditionalAccessGrantControls
+        from msgraph.generated.models.conditional_access_users import ConditionalAccessUsers
         body.conditions = ConditionalAccessConditionSet(
             users=ConditionalAccessUsers(include_users=["All"]),
             applications=ConditionalAccessApplications(include_applications=["All"]))

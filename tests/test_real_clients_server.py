@@ -50,7 +50,7 @@ def test_msal_in_a_separate_process_gets_a_token(served, tmp_path):
         ok = app.acquire_token_by_username_password("adele.vance@contoso.com", "%s", scopes=["User.Read"])
         bad = app.acquire_token_by_username_password("adele.vance@contoso.com", "wrong", scopes=["User.Read"])
         print(json.dumps({"ok": sorted(ok), "bad": bad.get("error_codes")}))
-    """ % PASSWORD)
+    """ % PASSWORD)  # noqa: UP031 (the script's own braces stay literal)
     out = subprocess.run([sys.executable, "-c", script], env=_env(server), capture_output=True, text=True,
                          timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr

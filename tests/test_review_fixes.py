@@ -10,6 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID, ObjectIdentifier
+from test_graph import Env
 
 from emulator.device.windows import WindowsDevice
 from emulator.services.identity.tokens import issuer
@@ -22,7 +23,6 @@ from emulator.world import models
 from emulator.world.keys import WORLD_KEY_COUNT, device_pool_key, pool_key, pool_size
 from emulator.world.models import DirectoryDevice
 from emulator.world.world import World
-from test_graph import Env
 
 LOGIN = "https://login.microsoftonline.com"
 CLI = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"

@@ -13,7 +13,6 @@ from roadtools.roadlib.auth import Authentication, AuthenticationException
 from roadtools.roadlib.deviceauth import DeviceAuthentication
 
 from emulator.services.registration.certificates import drs_ca_name
-from emulator.world.world import World
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 

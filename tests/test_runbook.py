@@ -223,10 +223,8 @@ def test_parser_reads_fenced_commands_and_expected_lines():
 
 def test_given_the_scenario_step_loads_it_into_the_lab():
     from emulator.world.world import World
-
-    from entra_emu_steps.lab import Lab
+    from entra_emu_steps.lab import Lab, StepFailed
     from entra_emu_steps.vocabulary_steps import join_actor, mdm_scope_check, the_scenario
-    from entra_emu_steps.lab import StepFailed
 
     lab = Lab(World(seed=0)).start()
     try:

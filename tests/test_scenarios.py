@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import copy
-import filecmp
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -10,8 +9,16 @@ import pytest
 import yaml
 
 from emulator.device.dsregcmd import parse_status
-from emulator.scenarios import (FIX_ACTIONS, ScenarioError, apply_fix, find_scenario, list_scenarios, load_scenario,
-                                parse_duration, validate)
+from emulator.scenarios import (
+    FIX_ACTIONS,
+    ScenarioError,
+    apply_fix,
+    find_scenario,
+    list_scenarios,
+    load_scenario,
+    parse_duration,
+    validate,
+)
 from emulator.scenarios.loader import shipped_dir
 from emulator.world import policy
 from emulator.world.catalogue import AADSTS, HRESULTS

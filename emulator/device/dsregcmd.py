@@ -60,7 +60,7 @@ def yn(v: bool) -> str:
     return "YES" if v else "NO"
 
 
-def render_status(dev: "WindowsDevice", *, elevated: bool = False) -> str:
+def render_status(dev: WindowsDevice, *, elevated: bool = False) -> str:
     j = dev.join_state
     user = dev.signed_in_user
     is_entra_user = bool(user) and "@" in (user or "")

@@ -16,8 +16,9 @@ windows_signin (tiles), windows_signin_user (credentials).
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from .windows import WindowsDevice
@@ -26,7 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 class ElementNotFound(LookupError):
     """The element is not on the current screen."""
 
-    def __init__(self, label: str, screen: "Screen"):
+    def __init__(self, label: str, screen: Screen):
         self.label = label
         self.screen = screen
         near = difflib.get_close_matches(label.lower(), [e.lower() for e in screen.elements], n=1, cutoff=0.4)
@@ -222,21 +223,21 @@ SETTINGS_PATHS = {"accounts": ["accounts"], "awos": ["accounts", "awos"]}
 # ---------------------------------------------------------------------------------------------
 # Builders (render only; every action is a device method)
 # ---------------------------------------------------------------------------------------------
-def desktop(dev: "WindowsDevice") -> Screen:
+def desktop(dev: WindowsDevice) -> Screen:
     L = dev.labels
     who = dev.signed_in_user or ""
     return Screen("desktop", L["desktop"], [f"Signed in as {who}"],
                   {L["settings"]: dev.open_settings, L["sign_out"]: dev.sign_out, L["restart"]: dev.restart})
 
 
-def settings_home(dev: "WindowsDevice") -> Screen:
+def settings_home(dev: WindowsDevice) -> Screen:
     L = dev.labels
     buttons = {item: (lambda item=item: dev._open_settings_page(item)) for item in L["nav"]}
     buttons[L["accounts"]] = dev._open_accounts
     return Screen("settings_home", L["settings"], [dev.name], buttons)
 
 
-def accounts(dev: "WindowsDevice") -> Screen:
+def accounts(dev: WindowsDevice) -> Screen:
     L = dev.labels
     buttons: dict[str, Callable[[], None]] = {L["back"]: dev.open_settings}
     for item in L["accounts_items"]:
@@ -246,11 +247,11 @@ def accounts(dev: "WindowsDevice") -> Screen:
     return Screen("accounts", L["accounts"], [], buttons)
 
 
-def settings_page(dev: "WindowsDevice", title: str, lines: list[str], back: Callable[[], None]) -> Screen:
+def settings_page(dev: WindowsDevice, title: str, lines: list[str], back: Callable[[], None]) -> Screen:
     return Screen("settings_page", title, lines, {dev.labels["back"]: back})
 
 
-def access_work_or_school(dev: "WindowsDevice", expanded: bool | str = False) -> Screen:
+def access_work_or_school(dev: WindowsDevice, expanded: bool | str = False) -> Screen:
     """`expanded`: True = the join's entry is open; a lower-case UPN = that work account's entry."""
     L = dev.labels
     lines = [L["awos_intro"], L["add_account"]]
@@ -278,7 +279,7 @@ def access_work_or_school(dev: "WindowsDevice", expanded: bool | str = False) ->
     return Screen("access_work_or_school", L["awos"], lines, buttons)
 
 
-def setup_dialog(dev: "WindowsDevice", error: str | None = None) -> Screen:
+def setup_dialog(dev: WindowsDevice, error: str | None = None) -> Screen:
     L = dev.labels
     buttons: dict[str, Callable[[], None]] = {L["next"]: dev._setup_register_next}
     lines = [L["setup_intro"]] + ([error] if error else []) + [L["alternate_actions"]]
@@ -290,7 +291,7 @@ def setup_dialog(dev: "WindowsDevice", error: str | None = None) -> Screen:
                   focused=L["email_field"])
 
 
-def signin_email(dev: "WindowsDevice", email: str = "", error: str | None = None) -> Screen:
+def signin_email(dev: WindowsDevice, email: str = "", error: str | None = None) -> Screen:
     L = dev.labels
     lines = [L["idp"], L["signin_sub"]] + ([error] if error else [])
     return Screen("signin_email", L["signin_title"], lines,
@@ -298,7 +299,7 @@ def signin_email(dev: "WindowsDevice", email: str = "", error: str | None = None
                   {L["signin_email"]: email}, focused=L["signin_email"])
 
 
-def signin_password(dev: "WindowsDevice", upn: str, error: str | None = None) -> Screen:
+def signin_password(dev: WindowsDevice, upn: str, error: str | None = None) -> Screen:
     L = dev.labels
     lines = [upn] + ([error] if error else [])
     return Screen("signin_password", L["password_title"], lines,
@@ -306,14 +307,14 @@ def signin_password(dev: "WindowsDevice", upn: str, error: str | None = None) ->
                   {L["password_field"]: ""}, secret_fields=(L["password_field"],), focused=L["password_field"])
 
 
-def mfa(dev: "WindowsDevice", upn: str) -> Screen:
+def mfa(dev: WindowsDevice, upn: str) -> Screen:
     L = dev.labels
     return Screen("mfa", L["mfa_title"], [upn, L["mfa_line"]],
                   {L["approve"]: lambda: dev._join_mfa("approve"), L["deny"]: lambda: dev._join_mfa("deny"),
                    L["mfa_cant"]: dev._join_mfa_other_methods, L["cancel"]: dev._open_awos})
 
 
-def verify_identity(dev: "WindowsDevice", methods: list[str]) -> Screen:
+def verify_identity(dev: WindowsDevice, methods: list[str]) -> Screen:
     L = dev.labels
     # Inferred: each other registered method completes the same approval step.
     buttons: dict[str, Callable[[], None]] = {m: (lambda: dev._join_mfa("approve")) for m in methods}
@@ -321,19 +322,19 @@ def verify_identity(dev: "WindowsDevice", methods: list[str]) -> Screen:
     return Screen("mfa_other_methods", L["verify_title"], ["Choose a way to verify your identity."], buttons)
 
 
-def proofup(dev: "WindowsDevice", upn: str) -> Screen:
+def proofup(dev: WindowsDevice, upn: str) -> Screen:
     L = dev.labels
     return Screen("proofup", L["proofup_title"], [upn, L["proofup_line"]],
                   {L["next"]: lambda: dev._join_mfa("register"), L["skip"]: lambda: dev._join_mfa("skip"),
                    L["cancel"]: dev._open_awos})
 
 
-def signin_error(dev: "WindowsDevice", title: str, lines: list[str]) -> Screen:
+def signin_error(dev: WindowsDevice, title: str, lines: list[str]) -> Screen:
     L = dev.labels
     return Screen("signin_error", title, lines, {L["back"]: dev._join_open_signin, L["cancel"]: dev._open_awos})
 
 
-def confirm_org(dev: "WindowsDevice", upn: str, domain: str, tenant: str) -> Screen:
+def confirm_org(dev: WindowsDevice, upn: str, domain: str, tenant: str) -> Screen:
     L = dev.labels
     # Inferred: the joining user becomes a local administrator (DRS MembershipChanges, default
     # "registering users are local admins"), so the page says Administrator.
@@ -343,14 +344,14 @@ def confirm_org(dev: "WindowsDevice", upn: str, domain: str, tenant: str) -> Scr
                   {L["join"]: dev._join_confirm, L["cancel"]: dev._open_awos})
 
 
-def all_set(dev: "WindowsDevice", tenant: str) -> Screen:
+def all_set(dev: WindowsDevice, tenant: str) -> Screen:
     L = dev.labels
     return Screen("all_set", L["done_title"],
                   [L["done_line"].format(tenant=tenant), L["done_advice"].format(tenant=tenant)],
                   {L["done"]: dev._open_awos})
 
 
-def error_page(dev: "WindowsDevice", lines: list[str]) -> Screen:
+def error_page(dev: WindowsDevice, lines: list[str]) -> Screen:
     L = dev.labels
     from .errors import ERROR_PAGE_TITLE
 
@@ -358,7 +359,7 @@ def error_page(dev: "WindowsDevice", lines: list[str]) -> Screen:
                   {L["try_again"]: dev._join_open_signin, L["cancel"]: dev._open_awos})
 
 
-def mdm_info(dev: "WindowsDevice", sync_lines: list[str] | None = None) -> Screen:
+def mdm_info(dev: WindowsDevice, sync_lines: list[str] | None = None) -> Screen:
     L = dev.labels
     j, m = dev.join_state, dev.mdm_state
     tenant = j.tenant_name if j else ""
@@ -373,26 +374,26 @@ def mdm_info(dev: "WindowsDevice", sync_lines: list[str] | None = None) -> Scree
                   {L["sync"]: dev._mdm_sync, L["back"]: lambda: dev._open_awos(expanded=True)})
 
 
-def remove_confirm(dev: "WindowsDevice", on_yes: Callable[[], None] | None = None,
+def remove_confirm(dev: WindowsDevice, on_yes: Callable[[], None] | None = None,
                    on_no: Callable[[], None] | None = None) -> Screen:
     L = dev.labels
     return Screen("disconnect_confirm", L["remove_title"], [L["remove_line"]],
                   {L["yes"]: on_yes or dev._disconnect_yes, L["no"]: on_no or (lambda: dev._open_awos(expanded=True))})
 
 
-def leave_confirm(dev: "WindowsDevice") -> Screen:
+def leave_confirm(dev: WindowsDevice) -> Screen:
     L = dev.labels
     return Screen("disconnect_org", L["leave_title"], [L["leave_line"]],
                   {L["disconnect"]: dev._disconnect_do, L["cancel"]: lambda: dev._open_awos(expanded=True)})
 
 
-def restart_prompt(dev: "WindowsDevice") -> Screen:
+def restart_prompt(dev: WindowsDevice) -> Screen:
     L = dev.labels
     return Screen("restart_prompt", L["restart_title"], [L["restart_line"]],
                   {L["restart_now"]: dev.restart, L["restart_later"]: dev._open_awos})
 
 
-def logon_tiles(dev: "WindowsDevice", message: str | None = None) -> Screen:
+def logon_tiles(dev: WindowsDevice, message: str | None = None) -> Screen:
     L = dev.labels
     buttons: dict[str, Callable[[], None]] = {}
     for tile in dev._logon_tiles():
@@ -402,7 +403,7 @@ def logon_tiles(dev: "WindowsDevice", message: str | None = None) -> Screen:
     return Screen("windows_signin", "Sign in", [dev.name] + ([message] if message else []), buttons)
 
 
-def logon_user(dev: "WindowsDevice", user: str | None, message: str | None = None) -> Screen:
+def logon_user(dev: WindowsDevice, user: str | None, message: str | None = None) -> Screen:
     L = dev.labels
     fields = {L["password_field"]: ""}
     if user is None:

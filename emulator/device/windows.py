@@ -27,8 +27,9 @@ import shutil
 import tempfile
 import weakref
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import parse_qs, quote, quote_plus, urlencode, urlsplit
 
 import requests
@@ -37,11 +38,29 @@ from ..world.clock import CloudClock, DeviceClock
 from ..world.ids import uuid4_str
 from ..world.keys import device_pool_key, device_pool_size
 from . import crypto, screens
-from .errors import (E_MENROLL_AUTHENTICATION, E_NET_CANNOT_CONNECT, E_NET_SECURE_FAILURE, LOGON_MESSAGES,
-                     NETWORK_STATE_CODES, PASSWORD_PAGE_CODES, SIGNIN_ERROR_DEFAULT_TITLE, SIGNIN_ERROR_TITLE,
-                     SIGNIN_PAGE_TEXT, STATUS_NETWORK_UNREACHABLE, AadstsError, DeviceError, NetworkError,
-                     PrtAttempt, cloudap_status, code_hex, drs_error_code, error_page_lines, first_line,
-                     logon_message_key, requests_exception_code)
+from .errors import (
+    E_MENROLL_AUTHENTICATION,
+    E_NET_CANNOT_CONNECT,
+    E_NET_SECURE_FAILURE,
+    LOGON_MESSAGES,
+    NETWORK_STATE_CODES,
+    PASSWORD_PAGE_CODES,
+    SIGNIN_ERROR_DEFAULT_TITLE,
+    SIGNIN_ERROR_TITLE,
+    SIGNIN_PAGE_TEXT,
+    STATUS_NETWORK_UNREACHABLE,
+    AadstsError,
+    DeviceError,
+    NetworkError,
+    PrtAttempt,
+    cloudap_status,
+    code_hex,
+    drs_error_code,
+    error_page_lines,
+    first_line,
+    logon_message_key,
+    requests_exception_code,
+)
 from .screens import ElementNotFound, Screen
 
 LOGIN = "https://login.microsoftonline.com"
@@ -143,7 +162,7 @@ class DeviceNetworkSession:
     its TLS check (schannel against the emulated server certificate) apply to every request, its
     own and the MDM client's. Failures raise requests' own exceptions, as a real stack would."""
 
-    def __init__(self, device: "WindowsDevice"):
+    def __init__(self, device: WindowsDevice):
         self._device = weakref.proxy(device)
 
     def check(self, url: str) -> None:
@@ -1136,7 +1155,7 @@ class WindowsDevice:
                 "not_after": facts["not_after"], "device_key": device_key, "transport_key": transport_key,
                 "key_container_id": self._guid(), "discovery": f.discovery}
 
-    def _cert_files(self, j: "DeviceIdentity") -> tuple[str, str]:
+    def _cert_files(self, j: DeviceIdentity) -> tuple[str, str]:
         if self._tmpdir is None or not os.path.isdir(self._tmpdir):
             self._tmpdir = tempfile.mkdtemp(prefix="entra-emu-device-")
             weakref.finalize(self, shutil.rmtree, self._tmpdir, True)
@@ -1155,7 +1174,7 @@ class WindowsDevice:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
 
-    def _drs_delete(self, j: "DeviceIdentity") -> None:
+    def _drs_delete(self, j: DeviceIdentity) -> None:
         """DELETE the device object, authenticated by the device certificate (TLS client cert): the
         join's, or a work account's own certificate."""
         url = f"{DRS}/EnrollmentServer/device/{j.device_id}?api-version=1.0"

@@ -24,7 +24,6 @@ def use_scenario(lab, name_or_doc: Any, *, release: str | None = None):
     """Load the scenario into `lab.world` and make it the lab's tenant, actor and device settings.
     Must come before the PC is first used (the PC is built from these settings)."""
     from emulator.scenarios import load_scenario
-
     from entra_emu_steps.lab import StepFailed
 
     if lab.device is not None:
@@ -45,7 +44,6 @@ def use_scenario(lab, name_or_doc: Any, *, release: str | None = None):
 def set_release(lab, release: str) -> None:
     """Choose the Windows 11 release whose UI labels the PC shows."""
     from emulator.device.screens import labels_for
-
     from entra_emu_steps.lab import StepFailed
 
     release = release.upper()

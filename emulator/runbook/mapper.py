@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from .vocabulary import FIX_PHRASES, NOTE_PHRASES, FixPhrase, registry
 
@@ -20,7 +20,7 @@ class Mapped:
         return self.step.func.__name__
 
 
-@lru_cache(maxsize=None)
+@cache
 def _icase(pattern: str) -> re.Pattern:
     return re.compile(pattern, re.I)
 

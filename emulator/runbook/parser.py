@@ -57,7 +57,7 @@ class Section:
     line: int
     blocks: list[Block] = field(default_factory=list)
     directives: dict[str, str] = field(default_factory=dict)
-    parent: "Section | None" = None
+    parent: Section | None = None
 
     @property
     def path(self) -> str:

@@ -179,7 +179,6 @@ class Checker:
     # -- labs -----------------------------------------------------------------------------------
     def _new_lab(self, scenario: str):
         from emulator.world.world import World
-
         from entra_emu_steps.lab import Lab
 
         world = World(seed=self.seed)
@@ -211,7 +210,6 @@ class Checker:
     def _run_sentence(self, lab, sec: parser.Section, sent: parser.Sentence) -> Result | None:
         from emulator.device.screens import ElementNotFound
         from emulator.scenarios import ScenarioError
-
         from entra_emu_steps.lab import StepFailed
 
         if "__title__" in sent.alternatives:
@@ -519,7 +517,7 @@ DSREG_KEYS = ("AzureAdJoined", "DomainJoined", "AzureAdPrt", "MdmUrl", "DeviceAu
 
 
 def _dsreg_lines(output: str) -> list[str]:
-    from ..device.dsregcmd import parse_status   # (here: the device package is slow to import)
+    from ..device.dsregcmd import parse_status  # (here: the device package is slow to import)
 
     return [f"{label} : {value}".rstrip() for label, value in parse_status(output).items() if label in DSREG_KEYS]
 

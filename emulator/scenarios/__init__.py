@@ -9,8 +9,20 @@
 File format: docs/scenarios.md. Files: the repository's scenarios/ folder, installed as
 the package entra_emu_scenarios (the repository folder scenarios/).
 """
-from .loader import (Actor, DeviceSettings, Expectation, FixResult, Scenario, ScenarioInfo, apply_fix,
-                     find_scenario, list_scenarios, load_scenario, read_scenario, scenario_dirs)
+from .loader import (
+                     Actor,
+                     DeviceSettings,
+                     Expectation,
+                     FixResult,
+                     Scenario,
+                     ScenarioInfo,
+                     apply_fix,
+                     find_scenario,
+                     list_scenarios,
+                     load_scenario,
+                     read_scenario,
+                     scenario_dirs,
+)
 from .schema import FIX_ACTIONS, GUIDE_SECTIONS, ScenarioError, parse_duration, validate
 
 __all__ = ["Actor", "DeviceSettings", "Expectation", "FIX_ACTIONS", "FixResult", "GUIDE_SECTIONS", "Scenario",

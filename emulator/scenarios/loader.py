@@ -25,10 +25,17 @@ import yaml
 from ..world import policy
 from ..world.clock import iso_z
 from ..world.events import device_target, record_audit, target
-from ..world.models import (INTUNE_APP_ID, ROLE_TEMPLATES, DirectoryDevice, Group, ManagedDevice, Tenant,
-                            User)
-from .schema import (CA_APPLICATIONS, CA_USER_ACTIONS, GUID_RX, WINDOWS_RELEASES, ScenarioError, normalize_hex,
-                     parse_duration, validate)
+from ..world.models import INTUNE_APP_ID, ROLE_TEMPLATES, DirectoryDevice, Group, ManagedDevice, Tenant, User
+from .schema import (
+    CA_APPLICATIONS,
+    CA_USER_ACTIONS,
+    GUID_RX,
+    WINDOWS_RELEASES,
+    ScenarioError,
+    normalize_hex,
+    parse_duration,
+    validate,
+)
 
 #: Where scenario files live: the folders of ENTRA_EMU_SCENARIO_PATH (os.pathsep-separated), then
 #: the shipped files. Those are stored once, in the repository's scenarios/ folder, which is
@@ -209,7 +216,7 @@ class Expectation:
         return int(self.settings_error_code, 16) if self.settings_error_code else None
 
     @classmethod
-    def from_doc(cls, d: dict[str, Any]) -> "Expectation":
+    def from_doc(cls, d: dict[str, Any]) -> Expectation:
         aad = d.get("aadsts")
         if isinstance(aad, str):
             aad = int(aad.upper().removeprefix("AADSTS"))

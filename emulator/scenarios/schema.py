@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..world.catalogue import AADSTS, HRESULTS
 from ..world.models import KNOWN_SKUS, ROLE_TEMPLATES
@@ -250,7 +251,8 @@ class HexCode(Spec):
         v = normalize_hex(v)
         if hresult_value(v) not in HRESULTS:
             known = sorted(f"{h:08x}" for h in HRESULTS)
-            c.fail(path, f"code {v} is not in the catalogue (emulator/world/catalogue.py){_suggest(v.lower().removeprefix('0x'), known)}; "
+            hint = _suggest(v.lower().removeprefix('0x'), known)
+            c.fail(path, f"code {v} is not in the catalogue (emulator/world/catalogue.py){hint}; "
                          "allowed: " + ", ".join(known))
 
 

@@ -11,8 +11,9 @@ import logging
 import re
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..http import Request, Response, json_response
 from .errors import ServiceError

@@ -11,14 +11,15 @@ import json
 import logging
 import os
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..http import Headers, Response, json_response
+from ..world import snapshot
 
 #: Named groups of a route pattern shown as {name} in the endpoint list.
 _READABLE = re.compile(r"[(][?]P<(\w+)>[^)]*[)]")
-from ..world import snapshot
 
 log = logging.getLogger("emulator.control")
 
@@ -253,8 +254,9 @@ class ControlAPI:
             return snapshot.dump_tenant(t)
 
     def add_user(self, req) -> Response:
-        from ..world.models import User
         import dataclasses
+
+        from ..world.models import User
 
         t = self._tenant(req.params["ref"])
         body = req.json()

@@ -14,7 +14,6 @@ from ..http import Request
 from ..services.router import NotEmulated, default_router
 from .client_cert import client_cert_bytes
 
-
 _UNSET = object()
 
 

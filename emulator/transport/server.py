@@ -64,7 +64,8 @@ _REASONS = {
     100: "Continue", 200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 301: "Moved Permanently",
     302: "Found", 303: "See Other", 304: "Not Modified", 307: "Temporary Redirect", 400: "Bad Request",
     401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
-    411: "Length Required", 412: "Precondition Failed", 413: "Payload Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
+    411: "Length Required", 412: "Precondition Failed", 413: "Payload Too Large", 414: "URI Too Long",
+    415: "Unsupported Media Type",
     429: "Too Many Requests", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
     501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
     505: "HTTP Version Not Supported",
@@ -118,7 +119,7 @@ class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     request_queue_size = 1024
     block_on_close = False
 
-    def __init__(self, addr, handler, emu: "EmulatorServer"):
+    def __init__(self, addr, handler, emu: EmulatorServer):
         self.emu = emu
         if ":" in addr[0]:
             self.address_family = socket.AF_INET6
@@ -627,7 +628,6 @@ class EmulatorServer:
     # -- one request ------------------------------------------------------------------------
     def resolve(self, target: str, headers: Headers, conn: _Conn) -> tuple[str, str | None]:
         """('service', url) for an emulated request, ('control', path?query) or ('none', message)."""
-        scheme = "https" if conn.tls else "http"
         if target.startswith(("http://", "https://")):  # absolute form (plain HTTP proxy use)
             try:
                 parts = urlsplit(target)
@@ -735,7 +735,7 @@ class EmulatorServer:
         return (f"entra-emu serving on {self.url} (HTTPS proxy + base URL {self.url}/<host>/<path>, "
                 f"control {self.url}{CONTROL_PREFIX}/), seed={self.seed}, CA {self.tls_files.ca_cert}")
 
-    def start(self) -> "EmulatorServer":
+    def start(self) -> EmulatorServer:
         """Serve in a background thread."""
         self._thread = threading.Thread(target=self.serve_forever, name=f"entra-emu:{self.port}", daemon=True)
         self._thread.start()
@@ -762,7 +762,7 @@ class EmulatorServer:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "EmulatorServer":
+    def __enter__(self) -> EmulatorServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

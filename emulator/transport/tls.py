@@ -208,7 +208,7 @@ def drs_ca_certificate(world) -> x509.Certificate:
 
     Inferred: the real MS-Organization-Access CA is not published; only its name and key matter
     for chain building (device certificates carry no authority key identifier)."""
-    from ..services.registration.certificates import drs_ca_name   # the one definition of the name
+    from ..services.registration.certificates import drs_ca_name  # the one definition of the name
 
     def build() -> x509.Certificate:
         key = world.drs_ca_key

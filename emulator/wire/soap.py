@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 from xml.sax.saxutils import escape, quoteattr
 
 # Namespaces (MS-MDE2 §2.2, Learn "Federated authentication device enrollment").

@@ -4,7 +4,6 @@ from __future__ import annotations
 import random
 import threading
 
-
 _V4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
 _V4_SET = (0x8000 << 48) | (4 << 76)
 

@@ -117,7 +117,7 @@ class _CountedDict(dict):
         for k, v in dict(*args, **kw).items():
             self[k] = v
 
-    def __ior__(self, other: Any) -> "_CountedDict":
+    def __ior__(self, other: Any) -> _CountedDict:
         self.update(other)
         return self
 

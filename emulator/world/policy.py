@@ -14,8 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .models import (DRS_APP_ID, INTUNE_APP_ID, INTUNE_ENROLLMENT_APP_ID, KNOWN_SKUS, DirectoryDevice,
-                     INTUNE_A_PLAN, Tenant, User)
+from .models import (
+    INTUNE_A_PLAN,
+    INTUNE_APP_ID,
+    INTUNE_ENROLLMENT_APP_ID,
+    KNOWN_SKUS,
+    DirectoryDevice,
+    Tenant,
+    User,
+)
 
 ALL = "#microsoft.graph.allDeviceRegistrationMembership"
 NONE = "#microsoft.graph.noDeviceRegistrationMembership"

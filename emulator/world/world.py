@@ -14,7 +14,7 @@ from .clock import CloudClock
 from .faults import FaultEngine
 from .ids import IdFactory
 from .keys import WORLD_KEY_COUNT, KeyPool
-from .models import (INTUNE_APP_ID, INTUNE_ENROLLMENT_APP_ID, KNOWN_SKUS, Application, Group, Tenant, User)
+from .models import INTUNE_APP_ID, INTUNE_ENROLLMENT_APP_ID, KNOWN_SKUS, Application, Group, Tenant, User
 
 DEFAULT_DRP_DESCRIPTION = ("Tenant-wide policy that manages intial provisioning controls using quota restrictions, "
                            "additional authentication and authorization checks")

@@ -35,7 +35,7 @@ def _sub_response(resp) -> dict[str, Any]:
 def batch(ctx: GraphContext):
     from .core import dispatch
 
-    ctx.caller  # the batch itself must carry a valid token (401 otherwise)
+    _ = ctx.caller  # the batch itself must carry a valid token (401 otherwise)
     try:
         payload = ctx.request.json()
     except (ValueError, UnicodeDecodeError):

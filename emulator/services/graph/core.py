@@ -11,8 +11,9 @@ import json
 import logging
 import re
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 from ...http import Response, empty_response
@@ -249,7 +250,7 @@ def authenticate(ctx) -> Caller:
         claims = validate_access_token(world, token, AUDIENCES)
     except TokenInvalid as exc:
         raise GraphError(401, "InvalidAuthenticationToken", _TOKEN_MESSAGES.get(exc.reason,
-                                                                                "Access token validation failure."))
+                                                                                "Access token validation failure.")) from None
     tenant = world.tenants[claims["tid"]]
     user = None
     if "scp" in claims:

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import odata
 from .core import GraphContext, route
 from .directory import DEVICE_READ, GROUP_READ, USER_READ
 from .exceptions import GraphError
-from .serializers import (DEVICE_SPEC, GROUP_SPEC, USER_SPEC, device_full, device_json, group_json, user_full,
-                          user_json)
+from .serializers import DEVICE_SPEC, GROUP_SPEC, USER_SPEC, device_full, device_json, group_json, user_full, user_json
 
 PAGE = 100
 

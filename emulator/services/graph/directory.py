@@ -35,9 +35,27 @@ from ...world.models import KNOWN_SKUS, ROLE_TEMPLATES, DirectoryDevice, Group, 
 from . import odata
 from .core import CDA, GA, IA, W365, GraphContext, Perm, castable, route
 from .exceptions import GraphError, bad_request, not_found
-from .serializers import (DirectoryRole, DEVICE_SPEC, activated_roles, directory_role, directory_role_json, DIRECTORY_OBJECT_SPEC, EXTENSION_ATTRIBUTES, GROUP_SPEC, USER_SPEC,
-                          device_full, device_page_text, device_json, directory_object, group_json, license_details,
-                          organization_json, subscribed_skus, user_full, user_json)
+from .serializers import (
+    DEVICE_SPEC,
+    DIRECTORY_OBJECT_SPEC,
+    EXTENSION_ATTRIBUTES,
+    GROUP_SPEC,
+    USER_SPEC,
+    DirectoryRole,
+    activated_roles,
+    device_full,
+    device_json,
+    device_page_text,
+    directory_object,
+    directory_role,
+    directory_role_json,
+    group_json,
+    license_details,
+    organization_json,
+    subscribed_skus,
+    user_full,
+    user_json,
+)
 
 DIR_READ = ("Directory.Read.All", "Directory.ReadWrite.All", "Directory.AccessAsUser.All")
 DIR_READ_APP = ("Directory.Read.All", "Directory.ReadWrite.All")

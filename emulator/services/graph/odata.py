@@ -12,9 +12,11 @@ import base64
 import datetime as _dt
 import itertools
 import re
+from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
-from operator import attrgetter, is_ as operator_is
-from typing import Any, Callable, Iterable, Sized
+from operator import attrgetter
+from operator import is_ as operator_is
+from typing import Any
 from urllib.parse import quote
 
 from .exceptions import GraphError, bad_request
@@ -156,7 +158,7 @@ class Node:
     op: str = ""
     prop: str = ""
     value: Any = None
-    children: list["Node"] = field(default_factory=list)
+    children: list[Node] = field(default_factory=list)
 
 
 class _Parser:
@@ -713,7 +715,7 @@ def compile_search(spec: ResourceSpec, text: str) -> Callable[[Any], bool]:
             return any(tok.startswith(term) for tok in re.split(r"[^0-9a-z]+", low) if tok)
         preds.append(pred)
     result = preds[0]
-    for j, p in zip(joins, preds[1:]):
+    for j, p in zip(joins, preds[1:], strict=True):
         a = result
         if j == "AND":
             result = (lambda o, a=a, p=p: a(o) and p(o))

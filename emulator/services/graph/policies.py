@@ -289,8 +289,8 @@ def _validate_ca(pol: dict[str, Any]) -> None:
         if any(c != "mfa" for c in ctl):
             raise _ca_invalid("Only 'Require multifactor authentication' and 'Require authentication strength' "
                               "grant controls are supported with the 'Register or join devices' user action.")
-    if not (grant and ((grant.get("builtInControls") or grant.get("authenticationStrength")
-                        or grant.get("termsOfUse") or grant.get("customAuthenticationFactors")))) and not session:
+    if not (grant and (grant.get("builtInControls") or grant.get("authenticationStrength")
+                        or grant.get("termsOfUse") or grant.get("customAuthenticationFactors"))) and not session:
         raise _ca_invalid("1036: The policy has no grant or session control.")
 
 

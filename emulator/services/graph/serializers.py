@@ -7,15 +7,14 @@ import dataclasses
 import datetime as _dt
 import hashlib
 import json
+import uuid
+from dataclasses import dataclass
 from itertools import chain
 from operator import attrgetter, is_
 from typing import Any
 
 from ...world.clock import iso_z
-import uuid
-from dataclasses import dataclass
-
-from ...world.models import (KNOWN_SKUS, ROLE_TEMPLATES, DirectoryDevice, Group, ManagedDevice, Tenant, User)
+from ...world.models import KNOWN_SKUS, ROLE_TEMPLATES, DirectoryDevice, Group, ManagedDevice, Tenant, User
 from .odata import Prop, ResourceSpec, select_fields
 
 

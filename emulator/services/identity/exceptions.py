@@ -10,7 +10,6 @@ from ...world.catalogue import AADSTS, AadstsCode
 from ...world.clock import aadsts_timestamp
 from ..errors import ServiceError
 
-
 #: Codes the identity service raises that the shared catalogue does not list (AADSTS-DOC names).
 _NOT_IN_CATALOGUE: dict[int, AadstsCode] = {c.code: c for c in [
     AadstsCode(50027, "InvalidJwtToken", "JWT token is invalid or malformed.", "invalid_request"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +17,18 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from ... import jose
-from ...world.models import (DRS_APP_ID, DRS_RESOURCE, GRAPH_APP_ID, GRAPH_RESOURCE, INTUNE_APP_ID,
-                             INTUNE_ENROLLMENT_APP_ID, INTUNE_ENROLLMENT_RESOURCE, OFFICE_PORTAL_APP_ID,
-                             Tenant, User)
+from ...world.models import (
+    DRS_APP_ID,
+    DRS_RESOURCE,
+    GRAPH_APP_ID,
+    GRAPH_RESOURCE,
+    INTUNE_APP_ID,
+    INTUNE_ENROLLMENT_APP_ID,
+    INTUNE_ENROLLMENT_RESOURCE,
+    OFFICE_PORTAL_APP_ID,
+    Tenant,
+    User,
+)
 
 ACCESS_TOKEN_LIFETIME = 3599
 LOGIN_HOST = "login.microsoftonline.com"

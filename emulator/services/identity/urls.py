@@ -32,7 +32,7 @@ _ROUTES = [
 def _other_methods(rows):
     """One catch-all row per path, after the real ones: any other method gets AADSTS900561."""
     out = []
-    for method, template, handler in rows:
+    for _method, template, _handler in rows:
         if any(t == template for _, t, _ in out):
             continue
         allowed = tuple(dict.fromkeys(m for m, t, _ in rows if t == template))

@@ -28,9 +28,19 @@ from ...world.events import device_target, record_audit
 from ...world.models import INTUNE_APP_ID, INTUNE_ENROLLMENT_APP_ID, INTUNE_ENROLLMENT_RESOURCE, ManagedDevice
 from ..identity.tokens import TokenInvalid, validate_access_token
 from . import certificates, responses
-from .exceptions import (FAULT_ACTION_GENERIC, AuthenticationFault, AuthorizationFault, CertificateRequestFault,
-                         DeviceAlreadyEnrolledFault, DeviceCapReachedFault, DeviceNotSupportedFault,
-                         InvalidSecurityFault, MessageFormatFault, SoapFault, UserLicenseFault)
+from .exceptions import (
+    FAULT_ACTION_GENERIC,
+    AuthenticationFault,
+    AuthorizationFault,
+    CertificateRequestFault,
+    DeviceAlreadyEnrolledFault,
+    DeviceCapReachedFault,
+    DeviceNotSupportedFault,
+    InvalidSecurityFault,
+    MessageFormatFault,
+    SoapFault,
+    UserLicenseFault,
+)
 
 ENROLLMENT_AUDIENCES = (INTUNE_ENROLLMENT_RESOURCE, INTUNE_ENROLLMENT_RESOURCE.rstrip("/"), INTUNE_ENROLLMENT_APP_ID)
 _TOKEN_VALUE_TYPES = (soap.VALUE_TYPE_JWT, soap.VALUE_TYPE_USER_TOKEN)

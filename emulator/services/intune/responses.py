@@ -12,8 +12,8 @@ import datetime as dt
 import functools
 
 from ...http import Response
-from ...world.clock import UTC
 from ...wire import soap
+from ...world.clock import UTC
 
 ENROLLMENT_HOST = "enrollment.manage.microsoft.com"
 PORTAL_HOST = "portal.manage.microsoft.com"

@@ -14,9 +14,20 @@ from ...world import events, policy
 from ...world.models import DRS_APP_ID, DRS_RESOURCE, ROLE_TEMPLATES, DirectoryDevice
 from ..identity.tokens import TokenInvalid, validate_access_token
 from . import certificates as certs
-from .exceptions import (DeviceNotFound, DeviceQuotaExceeded, InvalidClientCertificate, InvalidRequest,
-                         InvalidToken, MessageFormatError, MfaRequired, TenantNotFound, UserDisabled,
-                         UserNotAuthorizedToJoin, UserNotAuthorizedToRegister, UserNotFound)
+from .exceptions import (
+    DeviceNotFound,
+    DeviceQuotaExceeded,
+    InvalidClientCertificate,
+    InvalidRequest,
+    InvalidToken,
+    MessageFormatError,
+    MfaRequired,
+    TenantNotFound,
+    UserDisabled,
+    UserNotAuthorizedToJoin,
+    UserNotAuthorizedToRegister,
+    UserNotFound,
+)
 
 DRS_HOST = "enterpriseregistration.windows.net"
 LOGIN = "https://login.microsoftonline.com"
